@@ -1,0 +1,214 @@
+//! Configuring a log, and checking the configuration.
+
+use crate::clock::{Clock, SystemClock};
+use crate::{Error, Log, Offset};
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use strength_reduce::StrengthReducedU64;
+
+/// The largest start offset: relative offsets use 63 bits, so the sum never
+/// overflows `u64`.
+pub const MAX_START_OFFSET: Offset = (1 << 63) - 1;
+/// The most history segments a log may keep (the ring of segment pointers is
+/// allocated up front).
+pub const MAX_HISTORY_SEGMENTS: usize = 1 << 20;
+/// The most records a log may retain: `segment_size * (history_segments + 1)`.
+pub const MAX_RETAINED: u64 = 1 << 62;
+
+/// Default `segment_size`.
+pub const DEFAULT_SEGMENT_SIZE: usize = 1024;
+/// Default `history_segments` (as in the Go library).
+pub const DEFAULT_HISTORY_SEGMENTS: usize = 1;
+
+/// Measures a payload for `max_record_bytes`.
+type SizeOf<T> = fn(&T) -> usize;
+
+/// A checked configuration.
+pub(crate) struct Config<T> {
+    pub(crate) start: u64,
+    pub(crate) segment_size: u64,
+    pub(crate) seg_div: StrengthReducedU64,
+    pub(crate) history: u64,
+    pub(crate) ring_len: u64,
+    pub(crate) ring_div: StrengthReducedU64,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) max_record: Option<(usize, SizeOf<T>)>,
+}
+
+impl<T> Clone for Config<T> {
+    fn clone(&self) -> Self {
+        Config {
+            clock: Arc::clone(&self.clock),
+            ..*self
+        }
+    }
+}
+
+impl<T> Config<T> {
+    /// Records the log retains at most.
+    pub(crate) fn capacity(&self) -> u64 {
+        self.segment_size * self.ring_len
+    }
+}
+
+/// Configures a [`Log`]. Start with [`Log::builder`].
+///
+/// ```
+/// use memlog::Log;
+///
+/// let log: Log<String> = Log::builder()
+///     .start_offset(100)
+///     .segment_size(10)
+///     .history_segments(1)
+///     .build()?;
+/// for i in 0..50 {
+///     log.write(format!("record {i}"))?;
+/// }
+/// // The active segment (140..149) and one history segment (130..139).
+/// assert_eq!(log.range(), Some((130, 149)));
+/// # Ok::<(), memlog::Error>(())
+/// ```
+pub struct Builder<T> {
+    start: Offset,
+    segment_size: usize,
+    history: usize,
+    clock: Arc<dyn Clock>,
+    max_record: Option<(usize, SizeOf<T>)>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Builder<T> {
+    fn clone(&self) -> Self {
+        Builder {
+            start: self.start,
+            segment_size: self.segment_size,
+            history: self.history,
+            clock: Arc::clone(&self.clock),
+            max_record: self.max_record,
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Builder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("start_offset", &self.start)
+            .field("segment_size", &self.segment_size)
+            .field("history_segments", &self.history)
+            .field("max_record_bytes", &self.max_record.map(|m| m.0))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Default for Builder<T> {
+    fn default() -> Self {
+        Builder {
+            start: 0,
+            segment_size: DEFAULT_SEGMENT_SIZE,
+            history: DEFAULT_HISTORY_SEGMENTS,
+            clock: Arc::new(SystemClock),
+            max_record: None,
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T> Builder<T> {
+    /// The offset of the first record (default 0), at most [`MAX_START_OFFSET`].
+    pub fn start_offset(mut self, o: Offset) -> Self {
+        self.start = o;
+        self
+    }
+
+    /// Records per segment (default 1024); must be > 0. A segment's slots are
+    /// allocated when it is first written, and recycled after it is purged.
+    pub fn segment_size(mut self, n: usize) -> Self {
+        self.segment_size = n;
+        self
+    }
+
+    /// How many full segments are kept besides the active one (default 1).
+    /// The log retains between `segment_size * history_segments + 1` and
+    /// `segment_size * (history_segments + 1)` records.
+    pub fn history_segments(mut self, n: usize) -> Self {
+        self.history = n;
+        self
+    }
+
+    /// The clock that stamps records' `created` time (default [`SystemClock`]).
+    pub fn clock<C: Clock>(mut self, c: C) -> Self {
+        self.clock = Arc::new(c);
+        self
+    }
+
+    /// Checks the settings and builds the log.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`], naming the setting, when `segment_size` is 0,
+    /// `start_offset` exceeds [`MAX_START_OFFSET`], `history_segments` exceeds
+    /// [`MAX_HISTORY_SEGMENTS`], or a segment or the retained capacity would
+    /// not fit in memory addresses or in [`MAX_RETAINED`].
+    pub fn build(self) -> Result<Log<T>, Error>
+    where
+        T: Clone + Send + Sync + 'static,
+    {
+        Ok(Log::from_config(self.config()?))
+    }
+
+    pub(crate) fn config(self) -> Result<Config<T>, Error> {
+        let invalid = |s: String| Err(Error::InvalidConfig(s));
+        if self.segment_size == 0 {
+            return invalid("segment_size must be > 0".into());
+        }
+        if self.start > MAX_START_OFFSET {
+            return invalid(format!(
+                "start_offset {} is too large: the maximum is {MAX_START_OFFSET}, so that offsets can not overflow u64",
+                self.start
+            ));
+        }
+        if self.history > MAX_HISTORY_SEGMENTS {
+            return invalid(format!(
+                "history_segments {} is too large: the maximum is {MAX_HISTORY_SEGMENTS}",
+                self.history
+            ));
+        }
+        let slot = std::mem::size_of::<crate::slot::Slot<T>>().max(1);
+        if self.segment_size > isize::MAX as usize / slot {
+            return invalid(format!(
+                "segment_size {} is too large: a segment of {slot}-byte slots must fit in isize::MAX bytes",
+                self.segment_size
+            ));
+        }
+        let ring_len = self.history as u64 + 1;
+        match (self.segment_size as u64).checked_mul(ring_len) {
+            Some(cap) if cap <= MAX_RETAINED => {}
+            _ => {
+                return invalid(format!(
+                    "segment_size {} * (history_segments {} + 1) is too large: the log may retain at most {MAX_RETAINED} records",
+                    self.segment_size, self.history
+                ))
+            }
+        }
+        Ok(Config {
+            start: self.start,
+            segment_size: self.segment_size as u64,
+            seg_div: StrengthReducedU64::new(self.segment_size as u64),
+            history: self.history as u64,
+            ring_len,
+            ring_div: StrengthReducedU64::new(ring_len),
+            clock: self.clock,
+            max_record: self.max_record,
+        })
+    }
+}
+
+impl<T: AsRef<[u8]>> Builder<T> {
+    /// Rejects payloads longer than `n` bytes with [`Error::RecordTooLarge`]
+    /// (default: no limit). Only for payloads that are bytes (`AsRef<[u8]>`).
+    pub fn max_record_bytes(mut self, n: usize) -> Self {
+        self.max_record = Some((n, |t: &T| t.as_ref().len()));
+        self
+    }
+}

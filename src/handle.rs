@@ -1,0 +1,274 @@
+//! [`Log`], the public handle, and [`Record`].
+
+use crate::builder::{Builder, Config};
+use crate::log::{entry, Inner};
+use crate::stream::Stream;
+use crate::Error;
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// A position in a log. Offsets are dense: each write takes the next one.
+pub type Offset = u64;
+
+/// A record read from a log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record<T> {
+    /// Where the record sits in the log.
+    pub offset: Offset,
+    /// The log's clock, read by the writer just before it claimed the offset.
+    /// With concurrent writers, a later offset can carry an earlier time.
+    pub created: SystemTime,
+    /// The payload.
+    pub data: T,
+}
+
+/// A lock-free, in-memory, append-only log. Cloning gives another handle to
+/// the same log; it is `Send + Sync` and meant to be shared.
+///
+/// Writers append with [`write`](Log::write) or [`write_batch`](Log::write_batch)
+/// and get dense offsets. Readers [`read`](Log::read) any retained offset,
+/// [`read_batch`](Log::read_batch) a run, or follow the log with a
+/// [`stream`](Log::stream). The log keeps the active segment plus
+/// `history_segments` sealed ones; older records are purged and reading them
+/// gives [`Error::OutOfRange`].
+///
+/// ```
+/// use memlog::{Error, Log};
+///
+/// let log = Log::new();
+/// let first = log.write("hello")?;
+/// let second = log.write("world")?;
+/// assert_eq!((first, second), (0, 1));
+/// assert_eq!(log.read(1)?.data, "world");
+/// assert_eq!(log.read(2), Err(Error::FutureOffset));
+/// assert_eq!(log.range(), Some((0, 1)));
+/// # Ok::<(), Error>(())
+/// ```
+pub struct Log<T> {
+    pub(crate) inner: Arc<Inner<T>>,
+}
+
+impl<T> Clone for Log<T> {
+    fn clone(&self) -> Self {
+        Log {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Default for Log<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> fmt::Debug for Log<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cfg = &self.inner.cfg;
+        f.debug_struct("Log")
+            .field("range", &self.range())
+            .field("closed", &self.is_closed())
+            .field("start_offset", &cfg.start)
+            .field("segment_size", &cfg.segment_size)
+            .field("history_segments", &cfg.history)
+            .finish()
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Log<T> {
+    /// A log with the defaults: start offset 0, segments of 1024 records, one
+    /// history segment, the system clock.
+    pub fn new() -> Log<T> {
+        Builder::default()
+            .build()
+            .expect("the default configuration is valid")
+    }
+
+    /// A builder to configure a log.
+    pub fn builder() -> Builder<T> {
+        Builder::default()
+    }
+
+    pub(crate) fn from_config(cfg: Config<T>) -> Log<T> {
+        Log {
+            inner: Arc::new(Inner::new(cfg)),
+        }
+    }
+
+    fn check_size(&self, data: &T) -> Result<(), Error> {
+        if let Some((max, size_of)) = self.inner.cfg.max_record {
+            let len = size_of(data);
+            if len > max {
+                return Err(Error::RecordTooLarge { len, max });
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends a record and returns its offset. Lock-free: one atomic claim,
+    /// the slot store, one release store and one compare-exchange.
+    ///
+    /// # Errors
+    /// [`Error::RecordTooLarge`] if `max_record_bytes` is set and exceeded;
+    /// [`Error::Closed`] after [`close`](Log::close). Either way nothing is
+    /// written.
+    #[inline]
+    pub fn write(&self, data: T) -> Result<Offset, Error> {
+        self.check_size(&data)?;
+        let created = self.inner.cfg.clock.now();
+        let rel = self.inner.claim(1)?;
+        self.inner
+            .publish_claimed(rel, std::iter::once(entry(created, data)));
+        Ok(self.inner.cfg.start + rel)
+    }
+
+    /// Appends all records of `batch` at consecutive offsets, with one claim,
+    /// and returns their range. All records get the same `created` time.
+    ///
+    /// The iterator is collected before anything is claimed, so a panic in it
+    /// writes nothing.
+    ///
+    /// # Errors
+    /// As [`write`](Log::write), for any record of the batch (then none is
+    /// written), and [`Error::BatchTooLarge`] for a batch longer than the log
+    /// retains (`segment_size * (history_segments + 1)`).
+    ///
+    /// ```
+    /// let log = memlog::Log::new();
+    /// log.write(0u64)?;
+    /// assert_eq!(log.write_batch([1u64, 2, 3])?, 1..4);
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    pub fn write_batch<I: IntoIterator<Item = T>>(&self, batch: I) -> Result<Range<Offset>, Error> {
+        let batch: Vec<T> = batch.into_iter().collect();
+        for data in &batch {
+            self.check_size(data)?;
+        }
+        let max = self.inner.cfg.capacity();
+        if batch.len() as u64 > max {
+            return Err(Error::BatchTooLarge {
+                len: batch.len(),
+                max: usize::try_from(max).unwrap_or(usize::MAX),
+            });
+        }
+        let start = self.inner.cfg.start;
+        if batch.is_empty() {
+            if self.inner.is_closed() {
+                return Err(Error::Closed);
+            }
+            let at = start + self.inner.tail();
+            return Ok(at..at);
+        }
+        let created = self.inner.cfg.clock.now();
+        let n = batch.len() as u64;
+        let rel = self.inner.claim(n)?;
+        self.inner
+            .publish_claimed(rel, batch.into_iter().map(|d| entry(created, d)));
+        Ok(start + rel..start + rel + n)
+    }
+
+    /// Reads the record at `offset`.
+    ///
+    /// # Errors
+    /// [`Error::FutureOffset`] if it is not written yet, [`Error::OutOfRange`]
+    /// if it was purged (or is below the start offset).
+    #[inline]
+    pub fn read(&self, offset: Offset) -> Result<Record<T>, Error> {
+        let rel = self.rel(offset)?;
+        if rel >= self.inner.high_water() {
+            return Err(Error::FutureOffset);
+        }
+        self.inner.read_published(rel)
+    }
+
+    /// Appends up to `max` consecutive records, starting at `start`, to `out`
+    /// and returns how many: at least 1 unless `max` is 0, and fewer than
+    /// `max` only when the log ends (or a later part was purged meanwhile).
+    ///
+    /// # Errors
+    /// [`Error::FutureOffset`] if `start` is not written yet,
+    /// [`Error::OutOfRange`] if it was purged.
+    ///
+    /// ```
+    /// let log = memlog::Log::new();
+    /// log.write_batch(0..10u32)?;
+    /// let mut out = Vec::new();
+    /// assert_eq!(log.read_batch(8, &mut out, 100)?, 2);
+    /// assert_eq!(out.iter().map(|r| r.data).collect::<Vec<_>>(), [8, 9]);
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    pub fn read_batch(
+        &self,
+        start: Offset,
+        out: &mut Vec<Record<T>>,
+        max: usize,
+    ) -> Result<usize, Error> {
+        if max == 0 {
+            return Ok(0);
+        }
+        let rel = self.rel(start)?;
+        let hw = self.inner.high_water();
+        if rel >= hw {
+            return Err(Error::FutureOffset);
+        }
+        self.inner.read_batch_published(rel, hw, out, max)
+    }
+
+    /// `(earliest, latest)` readable offsets, or `None` when no record is
+    /// readable (nothing written yet, or everything written was purged).
+    pub fn range(&self) -> Option<(Offset, Offset)> {
+        let (first, hw) = self.inner.bounds();
+        let start = self.inner.cfg.start;
+        (hw > first).then(|| (start + first, start + hw - 1))
+    }
+
+    /// A blocking stream of the records from `start` on, in order. It owns a
+    /// handle to the log, so it can move to another thread.
+    ///
+    /// ```
+    /// let log = memlog::Log::new();
+    /// let mut stream = log.stream(0);
+    /// let writer = log.clone();
+    /// std::thread::spawn(move || {
+    ///     writer.write_batch(["a", "b"]).unwrap();
+    ///     writer.close();
+    /// });
+    /// let got: Vec<_> = stream.map(|r| r.unwrap().data).collect();
+    /// assert_eq!(got, ["a", "b"]);
+    /// ```
+    pub fn stream(&self, start: Offset) -> Stream<T> {
+        Stream::new(self.clone(), start)
+    }
+
+    /// Closes the log: later writes fail with [`Error::Closed`], every write
+    /// that got in before stays readable, and streams wake, drain what was
+    /// written, and end. Idempotent.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    /// Whether [`close`](Log::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// The offset the next write will get, if the log is not closed.
+    pub fn next_offset(&self) -> Offset {
+        self.inner.cfg.start + self.inner.tail()
+    }
+
+    /// The offset of the first record (the builder's `start_offset`).
+    pub fn start_offset(&self) -> Offset {
+        self.inner.cfg.start
+    }
+
+    /// Relative offset, or `OutOfRange` below the start.
+    #[inline]
+    pub(crate) fn rel(&self, offset: Offset) -> Result<u64, Error> {
+        offset
+            .checked_sub(self.inner.cfg.start)
+            .ok_or(Error::OutOfRange)
+    }
+}

@@ -1,0 +1,111 @@
+//! A lock-free, in-memory, append-only log: Kafka's model inside one process.
+//!
+//! Writers append records and get dense offsets back; readers read any
+//! retained offset, or follow the log in order at their own pace with a
+//! [`Stream`]; history is bounded: the log is split into fixed-size segments,
+//! and when the active one fills, the next write opens a new one and the
+//! oldest is purged. It is a port of the Go library of the same name, with the
+//! lock replaced by atomics.
+//!
+//! # The trade-off
+//! Records are kept in memory, in fixed-capacity segment arrays. A write
+//! claims its offset with one atomic `fetch_add`, fills its slot and publishes
+//! it with a release store; a read is an acquire load and a clone. No
+//! operation takes a lock except a reader that has run out of records and
+//! parks, and the writer that wakes it. In exchange:
+//! - memory is `segment_size * (history_segments + 1)` slots at most, whether
+//!   or not the records are large (payloads are `T`; use `bytes::Bytes` or an
+//!   `Arc` for large shared data);
+//! - a reader that falls further behind than the retained history gets
+//!   [`Error::OutOfRange`], explicitly, instead of silently skipping records;
+//! - `T: Clone`, since readers get copies (cheap for `Bytes`, `Arc`, numbers).
+//!
+//! # Semantics
+//! - **Offsets** start at the configured start offset (default 0) and are
+//!   dense: every offset below [`Log::next_offset`] was given to exactly one
+//!   write. [`Log::write_batch`] gives a batch a contiguous range.
+//! - **Visibility**: a record is readable once it and every record before it
+//!   are published; a reader never sees a gap, a torn record, or a record of
+//!   an older segment in the place of a newer one.
+//! - **Retention**: the active segment plus `history_segments` sealed ones.
+//!   With segment size 10, one history segment, start 100 and 50 writes,
+//!   [`Log::range`] is `Some((130, 149))`. Purged segments are reclaimed with
+//!   epoch-based reclamation (crossbeam-epoch) once no reader can hold them,
+//!   and recycled, so steady-state writes allocate no segments.
+//! - **Timestamps**: `created` is read from the log's clock just before the
+//!   offset is claimed, so no user code runs between claim and publish (a
+//!   claimed offset that never got published would stall every reader). With
+//!   concurrent writers, a later offset may therefore carry an earlier time.
+//! - **Close**: [`Log::close`] makes later writes fail with [`Error::Closed`];
+//!   a write racing with it either lands (and is readable) or fails, never
+//!   both; streams drain what was written and end.
+//!
+//! # Examples
+//! One writer, one reader:
+//! ```
+//! use memlog::Log;
+//!
+//! let log = Log::new();
+//! let offset = log.write(b"hello".to_vec())?;
+//! assert_eq!(log.read(offset)?.data, b"hello");
+//! # Ok::<(), memlog::Error>(())
+//! ```
+//! Many writers, many streaming readers, each reader sees every record in order:
+//! ```
+//! use memlog::Log;
+//! use std::thread;
+//!
+//! let log: Log<u64> = Log::new();
+//! let readers: Vec<_> = (0..2)
+//!     .map(|_| {
+//!         let stream = log.stream(0);
+//!         thread::spawn(move || stream.take(2000).map(|r| r.unwrap().offset).collect::<Vec<_>>())
+//!     })
+//!     .collect();
+//! let writers: Vec<_> = (0..4)
+//!     .map(|w| {
+//!         let log = log.clone();
+//!         thread::spawn(move || for i in 0..500 { log.write(w * 1000 + i).unwrap(); })
+//!     })
+//!     .collect();
+//! for w in writers { w.join().unwrap(); }
+//! for r in readers {
+//!     assert_eq!(r.join().unwrap(), (0..2000).collect::<Vec<u64>>());
+//! }
+//! ```
+//! Checkpoint and resume, as a consumer that restarts would:
+//! ```
+//! use memlog::{Error, Log};
+//!
+//! let log = Log::new();
+//! log.write_batch((0..10).map(|i| format!("event {i}")))?;
+//! let checkpoint = 7; // saved by a consumer before it crashed
+//! let mut stream = log.stream(checkpoint);
+//! assert_eq!(stream.try_next()?.data, "event 7");
+//! # Ok::<(), Error>(())
+//! ```
+
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, unsafe_op_in_unsafe_fn)]
+
+mod builder;
+pub mod clock;
+mod error;
+mod handle;
+mod log;
+mod reclaim;
+mod segment;
+pub mod sharded;
+mod slot;
+mod stream;
+mod sync;
+mod wait;
+
+pub use builder::{
+    Builder, DEFAULT_HISTORY_SEGMENTS, DEFAULT_SEGMENT_SIZE, MAX_HISTORY_SEGMENTS, MAX_RETAINED,
+    MAX_START_OFFSET,
+};
+pub use clock::Clock;
+pub use error::Error;
+pub use handle::{Log, Offset, Record};
+pub use stream::{Canceller, Stream};

@@ -1,0 +1,525 @@
+//! The log: claiming offsets, installing and purging segments, moving the
+//! high-water mark, reading, and waiting.
+//!
+//! Internally every offset is *relative* (`rel = offset - start_offset`); the
+//! public API adds the start offset back.
+//!
+//! # The write protocol
+//! 1. Everything that runs user code happens first: the payload size check
+//!    (`AsRef`), the clock, collecting a batch's iterator.
+//! 2. Claim: `tail.fetch_add(n)`. The claim is the linearisation point against
+//!    `close`, which sets the `CLOSED` bit of `tail` with `fetch_or`: a claim
+//!    that returns a value without the bit lands, one with it fails `Closed`.
+//! 3. Find the segment (`segment_for_write`): normally one acquire load of the
+//!    ring place's `index`; the first writer into a new segment installs it,
+//!    purging the oldest.
+//! 4. Publish the slot (Release store of its stamp) and move the high-water
+//!    mark over every contiguous published offset (`advance`).
+//!
+//! No user code and no allocation that can fail softly runs between 2 and 4,
+//! so a claimed offset is always published and can never wedge the mark.
+//!
+//! # The high-water mark and who moves it
+//! `high_water` is the first relative offset that is not known published;
+//! every offset below it is published and its segment was installed. Only
+//! read-modify-writes change it (see `advance` and `wait.rs`), and it moves only
+//! over slots whose stamps the mover has seen.
+
+use crate::builder::Config;
+use crate::reclaim::{Guard, Reclaimer};
+use crate::segment::{Pool, Retired, RingSlot, Segment};
+use crate::slot::Entry;
+use crate::sync::{current, park, park_timeout, AtomicBool, AtomicU64, Backoff, Ordering};
+use crate::sync::{yield_now, Arc};
+use crate::wait::{Waiter, Waiters};
+use crate::{Error, Record};
+use crossbeam_utils::CachePadded;
+use std::time::{Instant, SystemTime};
+
+/// Set in `tail` by `close`.
+pub(crate) const CLOSED: u64 = 1 << 63;
+/// `closed_at` before `close`.
+const NOT_CLOSED: u64 = u64::MAX;
+
+/// Why a wait ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// The awaited offset is published.
+    Ready,
+    /// The log is closed and the awaited offset will never be written.
+    Closed,
+    /// The waiter's cancel flag is set.
+    Cancelled,
+    /// The deadline passed.
+    TimedOut,
+}
+
+pub(crate) struct Inner<T> {
+    /// Next relative offset to claim; bit 63 is `CLOSED`.
+    tail: CachePadded<AtomicU64>,
+    /// Every relative offset below it is published.
+    high_water: CachePadded<AtomicU64>,
+    /// Base (relative) of the oldest segment that is not purged.
+    first_retained: AtomicU64,
+    /// The value of `tail` when the log was closed, or `NOT_CLOSED`.
+    closed_at: AtomicU64,
+    pub(crate) waiters: Waiters,
+    ring: Box<[RingSlot<T>]>,
+    pool: Arc<Pool<T>>,
+    reclaimer: Reclaimer,
+    pub(crate) cfg: Config<T>,
+}
+
+// SAFETY: the slots' cells are accessed only under the publish protocol above:
+// one writer per slot before publication, shared (cloning) reads after it, and
+// exclusive access when a segment is reclaimed or the log dropped. Entries move
+// in from writer threads and are dropped on any thread (`T: Send`) and are
+// read by reference from many threads at once (`T: Sync`).
+unsafe impl<T: Send + Sync> Send for Inner<T> {}
+// SAFETY: as for `Send`.
+unsafe impl<T: Send + Sync> Sync for Inner<T> {}
+
+impl<T: Send + Sync + 'static> Inner<T> {
+    pub(crate) fn new(cfg: Config<T>) -> Self {
+        Inner {
+            tail: CachePadded::new(AtomicU64::new(0)),
+            high_water: CachePadded::new(AtomicU64::new(0)),
+            first_retained: AtomicU64::new(0),
+            closed_at: AtomicU64::new(NOT_CLOSED),
+            waiters: Waiters::new(),
+            ring: (0..cfg.ring_len).map(|_| RingSlot::new()).collect(),
+            pool: Arc::new(Pool::new(cfg.segment_size as usize)),
+            reclaimer: Reclaimer::new(),
+            cfg,
+        }
+    }
+
+    #[inline]
+    fn ring_slot(&self, k: u64) -> &RingSlot<T> {
+        &self.ring[(k % self.cfg.ring_div) as usize]
+    }
+
+    /// Base relative offset of segment `k`.
+    #[inline]
+    fn base(&self, k: u64) -> u64 {
+        k * self.cfg.segment_size
+    }
+
+    // ---------------------------------------------------------------- writing
+
+    /// Claims `n` offsets; `Err(Closed)` if the log is closed.
+    #[inline]
+    pub(crate) fn claim(&self, n: u64) -> Result<u64, Error> {
+        // Relaxed: the RMW alone makes claims unique; publication is ordered
+        // by the slot stamps and the high-water mark, not by `tail`.
+        let rel = self.tail.fetch_add(n, Ordering::Relaxed);
+        if rel & CLOSED != 0 {
+            return Err(Error::Closed);
+        }
+        Ok(rel)
+    }
+
+    /// Writes and publishes `entries` at the claimed offsets starting at `rel`,
+    /// one segment at a time, and moves the high-water mark over them.
+    pub(crate) fn publish_claimed(&self, rel: u64, entries: impl Iterator<Item = Entry<T>>) {
+        let mut entries = entries.peekable();
+        let mut at = rel;
+        while entries.peek().is_some() {
+            let (k, mut i) = (at / self.cfg.seg_div, at % self.cfg.seg_div);
+            let seg = self.segment_for_write(k);
+            let from = at;
+            while i < self.cfg.segment_size {
+                let Some(entry) = entries.next() else { break };
+                // SAFETY: this thread claimed `at`; segment `k` stays installed
+                // until `at` is published (segment.rs lifetime rules), and a
+                // slot is published at most once per install.
+                unsafe { (*seg).slots[i as usize].publish(at, entry) };
+                at += 1;
+                i += 1;
+            }
+            // Publish this segment's part before installing the next one: an
+            // install may wait for these very offsets (`install`).
+            self.advance(from, at);
+        }
+    }
+
+    /// The segment for relative offset in segment `k`, which this thread has
+    /// claimed but not yet published.
+    ///
+    /// The returned pointer stays valid until the caller publishes its offsets
+    /// in it: the segment can not be purged before that (segment.rs).
+    #[inline]
+    fn segment_for_write(&self, k: u64) -> *const Segment<T> {
+        let place = self.ring_slot(k);
+        // Acquire pairs with the Release store of `index` in `install`, after
+        // the pointer was installed: the load below sees that pointer, and it
+        // can not have moved on since (segment `k + H + 1` waits for us).
+        if place.index.load(Ordering::Acquire) == k {
+            return place.ptr.load(Ordering::Relaxed);
+        }
+        self.install(k)
+    }
+
+    /// Installs segment `k` (or finds it installed by another writer), purging
+    /// the segment it replaces.
+    #[cold]
+    fn install(&self, k: u64) -> *const Segment<T> {
+        let guard = self.reclaimer.pin();
+        let place = self.ring_slot(k);
+        // The segment `k` replaces is `k - H - 1`; it may be purged only when
+        // all of it is published, i.e. the mark has reached segment `k - H`.
+        let need = self.base(k.saturating_sub(self.cfg.history));
+        let backoff = Backoff::new();
+        let mut spare: Option<Box<Segment<T>>> = None;
+        loop {
+            // Acquire: see the contents of whatever segment is installed.
+            let cur = place.ptr.load(Ordering::Acquire);
+            // SAFETY: `cur` was loaded while pinned, so it is not reclaimed
+            // before `guard` drops.
+            let cur_index = (!cur.is_null()).then(|| unsafe { (*cur).index });
+            if cur_index == Some(k) {
+                if let Some(s) = spare {
+                    self.pool.put(s);
+                }
+                return cur;
+            }
+            if self.high_water.load(Ordering::Acquire) < need {
+                // A writer of an older segment has claimed but not published:
+                // it holds the CPU we need on a small machine, so spin briefly,
+                // then yield.
+                if backoff.is_completed() {
+                    yield_now();
+                } else {
+                    backoff.snooze();
+                }
+                continue;
+            }
+            // With the mark at `need`, segment `k - H - 1` was installed and
+            // is fully published, so the place holds it (or nothing, early on).
+            debug_assert!(cur_index.map_or(true, |i| i + self.cfg.ring_len == k));
+            let mut new = spare.take().unwrap_or_else(|| self.pool.take());
+            new.index = k;
+            let new = Box::into_raw(new);
+            // Purge point first, so that `range()` never reports a segment
+            // that is already unlinked. Every contender computes the same
+            // value, after seeing the mark reach it, so it never passes the mark.
+            self.first_retained.fetch_max(need, Ordering::Release);
+            // AcqRel: Release publishes the new segment's contents (index,
+            // cleared stamps); Acquire on failure sees the winner's.
+            match place
+                .ptr
+                .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    place.index.store(k, Ordering::Release);
+                    if !cur.is_null() {
+                        self.retire(cur, &guard);
+                    }
+                    return new;
+                }
+                Err(_) => {
+                    // Another writer installed segment `k`; keep ours as spare.
+                    // SAFETY: `new` was never shared; take it back.
+                    let mut s = unsafe { Box::from_raw(new) };
+                    s.index = crate::segment::EMPTY;
+                    spare = Some(s);
+                }
+            }
+        }
+    }
+
+    /// Hands an unlinked segment to the reclaimer.
+    fn retire(&self, seg: *mut Segment<T>, guard: &Guard<'_>) {
+        let retired = Retired(seg);
+        let pool = Arc::clone(&self.pool);
+        guard.defer(move || {
+            // SAFETY: `seg` was unlinked from the ring by our compare_exchange,
+            // and the reclaimer runs this only after every thread pinned at
+            // that point has unpinned.
+            unsafe { retired.reclaim(&pool) };
+        });
+    }
+
+    /// Moves the high-water mark after this thread published `[from, to)`.
+    ///
+    /// Writers finish out of order. Whoever finds the mark at the start of its
+    /// published run moves it to the end of the contiguous published run; a
+    /// writer that finds an earlier offset still unpublished announces its own
+    /// publish with an RMW and leaves: the RMW comes before the laggard's
+    /// eventual compare-exchange in the mark's modification order, so the
+    /// laggard's scan sees these stamps and carries the mark over them.
+    #[inline]
+    fn advance(&self, from: u64, to: u64) {
+        let mut expected = from;
+        let mut new = to;
+        loop {
+            // AcqRel: Release hands our stamps (and everything the mark now
+            // covers) to readers; Acquire sees the stamps of writers whose
+            // announce-RMW came before, and registered waiters (wait.rs).
+            match self.high_water.compare_exchange(
+                expected,
+                new,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    self.waiters.notify_if_any();
+                    // Nothing was claimed past `new` (seen through the Acquire
+                    // above): no out-of-order finisher can be waiting for us.
+                    if self.tail.load(Ordering::Relaxed) & !CLOSED <= new {
+                        return;
+                    }
+                    expected = new;
+                    new = self.published_end(expected);
+                    if new == expected {
+                        return;
+                    }
+                }
+                // Someone already carried the mark past our run (and goes on
+                // scanning past it themselves).
+                Err(cur) if cur >= new => return,
+                // Someone moved it into our run: retry from there.
+                Err(cur) if cur > expected => expected = cur,
+                // An earlier offset is unpublished (only possible before our
+                // first success): announce, then leave it to that writer.
+                Err(_) => {
+                    let cur = self.high_water.fetch_add(0, Ordering::AcqRel);
+                    if cur < expected || cur >= new {
+                        return;
+                    }
+                    expected = cur;
+                }
+            }
+        }
+    }
+
+    /// The first relative offset at or after `from` that is not published.
+    #[cold]
+    fn published_end(&self, from: u64) -> u64 {
+        // Pinned: offsets at `from` and beyond may belong to other writers who
+        // could see them covered and purged while we look.
+        let _guard = self.reclaimer.pin();
+        let mut at = from;
+        loop {
+            let (k, i) = (at / self.cfg.seg_div, at % self.cfg.seg_div);
+            // Acquire: see the installed segment's contents.
+            let seg = self.ring_slot(k).ptr.load(Ordering::Acquire);
+            // SAFETY: pinned, so `seg` is not reclaimed while we look.
+            if seg.is_null() || unsafe { (*seg).index } != k {
+                return at;
+            }
+            // SAFETY: as above.
+            let slots = unsafe { &(*seg).slots };
+            for slot in &slots[i as usize..] {
+                if !slot.is_published(at) {
+                    return at;
+                }
+                at += 1;
+            }
+        }
+    }
+
+    /// Closes the log: later claims fail, waiters wake.
+    pub(crate) fn close(&self) {
+        let prev = self.tail.fetch_or(CLOSED, Ordering::AcqRel);
+        if prev & CLOSED == 0 {
+            // Everything claimed before the fetch_or will be published; streams
+            // drain up to here and stop.
+            self.closed_at.store(prev, Ordering::Release);
+        }
+        self.waiters.notify_all();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tail.load(Ordering::Acquire) & CLOSED != 0
+    }
+
+    /// The next offset a write would get (relative), ignoring close.
+    pub(crate) fn tail(&self) -> u64 {
+        self.tail.load(Ordering::Acquire) & !CLOSED
+    }
+
+    // ---------------------------------------------------------------- reading
+
+    /// The high-water mark (relative): every offset below it is readable
+    /// unless purged.
+    #[inline]
+    pub(crate) fn high_water(&self) -> u64 {
+        // Acquire pairs with the AcqRel RMWs that move it.
+        self.high_water.load(Ordering::Acquire)
+    }
+
+    /// `(first retained, high-water)`, relative, with `first <= high`.
+    pub(crate) fn bounds(&self) -> (u64, u64) {
+        // First retained before the mark: it was set only after the mark
+        // reached it, so this order gives `first <= high`.
+        let first = self.first_retained.load(Ordering::Acquire);
+        (first, self.high_water())
+    }
+
+    /// Reads relative offset `rel`, which the caller knows to be below the
+    /// high-water mark (it loaded the mark with Acquire).
+    #[inline]
+    pub(crate) fn read_published(&self, rel: u64) -> Result<Record<T>, Error>
+    where
+        T: Clone,
+    {
+        let guard = self.reclaimer.pin();
+        let (k, i) = (rel / self.cfg.seg_div, rel % self.cfg.seg_div);
+        let seg = self.segment_for_read(k, &guard).ok_or(Error::OutOfRange)?;
+        let slot = &seg.slots[i as usize];
+        debug_assert!(slot.is_published(rel));
+        // SAFETY: `rel` is below the mark and its segment is the one we hold
+        // pinned, so the slot holds the published entry for `rel`.
+        Ok(unsafe { slot.read(|e| self.record(rel, e)) })
+    }
+
+    /// Segment `k` if it is still installed. The reference lives as long as
+    /// the guard.
+    #[inline]
+    fn segment_for_read<'g>(&self, k: u64, _guard: &'g Guard<'_>) -> Option<&'g Segment<T>> {
+        // Acquire: see the segment's contents as installed.
+        let p = self.ring_slot(k).ptr.load(Ordering::Acquire);
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: loaded while pinned by `_guard`: not reclaimed before it drops.
+        let seg = unsafe { &*p };
+        // The ring place is reused: a different index means `k` was purged.
+        (seg.index == k).then_some(seg)
+    }
+
+    fn record(&self, rel: u64, e: &Entry<T>) -> Record<T>
+    where
+        T: Clone,
+    {
+        Record {
+            offset: self.cfg.start + rel,
+            created: e.created,
+            data: e.data.clone(),
+        }
+    }
+
+    /// Appends up to `max` records from `rel` (below the mark `hw`) to `out`.
+    pub(crate) fn read_batch_published(
+        &self,
+        rel: u64,
+        hw: u64,
+        out: &mut Vec<Record<T>>,
+        max: usize,
+    ) -> Result<usize, Error>
+    where
+        T: Clone,
+    {
+        let end = hw.min(rel.saturating_add(max as u64));
+        let guard = self.reclaimer.pin();
+        let mut at = rel;
+        out.reserve((end - rel) as usize);
+        while at < end {
+            let (k, i) = (at / self.cfg.seg_div, at % self.cfg.seg_div);
+            let Some(seg) = self.segment_for_read(k, &guard) else {
+                if at == rel {
+                    return Err(Error::OutOfRange);
+                }
+                // A later segment was purged while we read: stop at the gap.
+                break;
+            };
+            let n = (self.cfg.segment_size - i).min(end - at);
+            for slot in &seg.slots[i as usize..(i + n) as usize] {
+                // SAFETY: below the mark, in the segment we hold pinned.
+                out.push(unsafe { slot.read(|e| self.record(at, e)) });
+                at += 1;
+            }
+        }
+        Ok((at - rel) as usize)
+    }
+
+    // ---------------------------------------------------------------- waiting
+
+    fn check_done(&self, rel: u64, cancel: Option<&AtomicBool>) -> Option<Wait> {
+        if cancel.is_some_and(|c| c.load(Ordering::Acquire)) {
+            return Some(Wait::Cancelled);
+        }
+        if rel >= self.closed_at.load(Ordering::Acquire) {
+            return Some(Wait::Closed);
+        }
+        None
+    }
+
+    /// Whether `rel` is published, or why it never will be for this waiter.
+    #[inline]
+    pub(crate) fn poll_ready(&self, rel: u64, cancel: Option<&AtomicBool>) -> Option<Wait> {
+        if self.high_water() > rel {
+            return Some(Wait::Ready);
+        }
+        self.check_done(rel, cancel)
+    }
+
+    /// The sleeper's half of the handshake in wait.rs, after it registered:
+    /// re-reads the mark with an RMW and re-checks close and cancel.
+    pub(crate) fn recheck_registered(&self, rel: u64, cancel: Option<&AtomicBool>) -> Option<Wait> {
+        if self.high_water.fetch_add(0, Ordering::AcqRel) > rel {
+            return Some(Wait::Ready);
+        }
+        self.check_done(rel, cancel)
+    }
+
+    /// Blocks until `rel` is published, the log closes below it, `cancel` is
+    /// set, or `deadline` passes: spins with `Backoff`, then parks.
+    pub(crate) fn wait_for(
+        &self,
+        rel: u64,
+        cancel: Option<&AtomicBool>,
+        deadline: Option<Instant>,
+    ) -> Wait {
+        let backoff = Backoff::new();
+        loop {
+            if let Some(w) = self.poll_ready(rel, cancel) {
+                return w;
+            }
+            if !backoff.is_completed() {
+                backoff.snooze();
+                continue;
+            }
+            let timeout = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(t) if !t.is_zero() => Some(t),
+                    _ => return Wait::TimedOut,
+                },
+                None => None,
+            };
+            let id = self.waiters.register(Waiter::Thread(current()));
+            let ready = self.recheck_registered(rel, cancel);
+            if ready.is_none() {
+                match timeout {
+                    Some(t) => park_timeout(t),
+                    None => park(),
+                }
+            }
+            self.waiters.deregister(id);
+            if let Some(w) = ready {
+                return w;
+            }
+        }
+    }
+}
+
+impl<T> Drop for Inner<T> {
+    fn drop(&mut self) {
+        for place in self.ring.iter() {
+            let p = place.ptr.load(Ordering::Acquire);
+            if !p.is_null() {
+                // SAFETY: every handle is gone, so nothing else can reach the
+                // ring; installed segments are owned by it (`Box::into_raw`).
+                let mut seg = unsafe { Box::from_raw(p) };
+                seg.drop_entries();
+            }
+        }
+    }
+}
+
+/// Builds the entry for a write: no user code runs after this.
+#[inline]
+pub(crate) fn entry<T>(created: SystemTime, data: T) -> Entry<T> {
+    Entry { created, data }
+}

@@ -1,0 +1,128 @@
+//! The wait/wake handshake between writers and parked readers.
+//!
+//! Readers first spin on the high-water mark (crossbeam-utils `Backoff`), and
+//! only then register here and sleep. Writers must pay nothing when nobody
+//! sleeps: after moving the high-water mark they do one relaxed load of
+//! `count` and, only if it is non-zero, take the lock and wake everyone.
+//!
+//! # Why no wake-up is lost
+//! The writer moves the mark with a read-modify-write (`compare_exchange`,
+//! AcqRel) and then loads `count`. A reader that is about to sleep increments
+//! `count` (under the lock, with its waker in the list) and then re-reads the
+//! mark with a read-modify-write too (`fetch_add(0)`, AcqRel), sleeping only if
+//! the mark has not passed the offset it wants. Read-modify-writes on one
+//! atomic are totally ordered and each reads the latest value:
+//! - if the reader's RMW comes after the writer's, it reads the new mark and
+//!   does not sleep;
+//! - if it comes before, the writer's acquire RMW reads from the release
+//!   sequence that the reader's RMW heads, so the reader's increment of
+//!   `count` happens-before the writer's load, which therefore sees it and
+//!   wakes the reader (an unpark before park makes park return at once).
+//!
+//! This is the Dekker-style handshake without a `SeqCst` fence on the writer's
+//! path: both sides meet on the one cache line the writer already owns.
+//! Events that are not moves of the mark (close, cancel) take the lock and
+//! wake everyone unconditionally; the lock orders them against registration.
+
+use crate::sync::{AtomicUsize, Mutex, Ordering, Thread};
+
+/// Something to wake: a parked thread or an async task.
+#[derive(Debug)]
+pub(crate) enum Waiter {
+    Thread(Thread),
+    #[allow(dead_code)] // used by the `async` feature
+    Task(std::task::Waker),
+}
+
+impl Waiter {
+    fn wake(self) {
+        match self {
+            Waiter::Thread(t) => t.unpark(),
+            Waiter::Task(w) => w.wake(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct List {
+    next_id: u64,
+    entries: Vec<(u64, Waiter)>,
+}
+
+/// The set of sleeping readers of one log.
+#[derive(Debug, Default)]
+pub(crate) struct Waiters {
+    /// Number of entries in `list`; read without the lock by writers.
+    count: AtomicUsize,
+    list: Mutex<List>,
+}
+
+impl Waiters {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> crate::sync::MutexGuard<'_, List> {
+        // A panic while holding this lock can only come from a `Waker`'s own
+        // code, which runs outside it; recover the list rather than wedge.
+        self.list.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds `w`; the caller must re-check its condition with an RMW on the
+    /// high-water mark before sleeping (see the module docs).
+    pub(crate) fn register(&self, w: Waiter) -> u64 {
+        let mut l = self.lock();
+        let id = l.next_id;
+        l.next_id += 1;
+        l.entries.push((id, w));
+        // Relaxed: ordered before the reader's release RMW on the mark.
+        self.count.fetch_add(1, Ordering::Relaxed);
+        id
+    }
+
+    /// Removes entry `id` if a wake has not already taken it.
+    pub(crate) fn deregister(&self, id: u64) {
+        let mut l = self.lock();
+        if let Some(pos) = l.entries.iter().position(|(i, _)| *i == id) {
+            l.entries.swap_remove(pos);
+            self.count.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Replaces the waker of entry `id` if it is still registered, else
+    /// registers `w` afresh; returns the id to deregister later.
+    #[allow(dead_code)] // used by the `async` feature
+    pub(crate) fn reregister(&self, id: Option<u64>, w: Waiter) -> u64 {
+        if let Some(id) = id {
+            let mut l = self.lock();
+            if let Some(e) = l.entries.iter_mut().find(|(i, _)| *i == id) {
+                e.1 = w;
+                return id;
+            }
+        }
+        self.register(w)
+    }
+
+    /// The writer's side: wakes everyone if anyone is registered.
+    #[inline]
+    pub(crate) fn notify_if_any(&self) {
+        // Relaxed is enough: the caller's acquire RMW on the mark makes every
+        // registration that must be seen happen-before this load.
+        if self.count.load(Ordering::Relaxed) != 0 {
+            self.notify_all();
+        }
+    }
+
+    /// Wakes every registered waiter and empties the list.
+    pub(crate) fn notify_all(&self) {
+        let woken = {
+            let mut l = self.lock();
+            let v = std::mem::take(&mut l.entries);
+            self.count.fetch_sub(v.len(), Ordering::Relaxed);
+            v
+        };
+        for (_, w) in woken {
+            w.wake();
+        }
+    }
+}

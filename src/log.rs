@@ -151,10 +151,10 @@ impl<T: Send + Sync + 'static> Inner<T> {
     #[inline]
     fn segment_for_write(&self, k: u64) -> *const Segment<T> {
         let place = self.ring_slot(k);
-        // Acquire pairs with the Release store of `index` in `install`, after
+        // Acquire pairs with the Release `fetch_max` in `install`, after
         // the pointer was installed: the load below sees that pointer, and it
         // can not have moved on since (segment `k + H + 1` waits for us).
-        if place.index.load(Ordering::Acquire) == k {
+        if place.index_plus_1.load(Ordering::Acquire) == k + 1 {
             return place.ptr.load(Ordering::Relaxed);
         }
         self.install(k)
@@ -211,7 +211,7 @@ impl<T: Send + Sync + 'static> Inner<T> {
                 .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => {
-                    place.index.store(k, Ordering::Release);
+                    place.index_plus_1.fetch_max(k + 1, Ordering::Release);
                     if !cur.is_null() {
                         self.retire(cur, &guard);
                     }
@@ -414,7 +414,6 @@ impl<T: Send + Sync + 'static> Inner<T> {
         let end = hw.min(rel.saturating_add(max as u64));
         let guard = self.reclaimer.pin();
         let mut at = rel;
-        out.reserve((end - rel) as usize);
         while at < end {
             let (k, i) = (at / self.cfg.seg_div, at % self.cfg.seg_div);
             let Some(seg) = self.segment_for_read(k, &guard) else {
@@ -425,6 +424,8 @@ impl<T: Send + Sync + 'static> Inner<T> {
                 break;
             };
             let n = (self.cfg.segment_size - i).min(end - at);
+            // Per segment: `end - rel` may be huge when `rel` is far behind.
+            out.reserve(n as usize);
             for slot in &seg.slots[i as usize..(i + n) as usize] {
                 // SAFETY: below the mark, in the segment we hold pinned.
                 out.push(unsafe { slot.read(|e| self.record(at, e)) });

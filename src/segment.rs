@@ -60,17 +60,19 @@ impl<T> Segment<T> {
 pub(crate) struct RingSlot<T> {
     /// The installed segment, or null before the first install here.
     pub(crate) ptr: AtomicPtr<Segment<T>>,
-    /// The index of the segment in `ptr`, stored (Release) right after it is
-    /// installed. A writer that reads its own segment index here (Acquire) may
-    /// use `ptr` without pinning: see the lifetime rules above.
-    pub(crate) index: AtomicU64,
+    /// One more than the index of the segment in `ptr` (0: none yet), raised
+    /// with `fetch_max` (Release) right after the install. A writer that reads
+    /// its own segment here (Acquire) may use `ptr` without pinning: see the
+    /// lifetime rules above. `fetch_max`, not a store: an installer preempted
+    /// after its compare-exchange must not lower it once the next segment is in.
+    pub(crate) index_plus_1: AtomicU64,
 }
 
 impl<T> RingSlot<T> {
     pub(crate) fn new() -> Self {
         RingSlot {
             ptr: AtomicPtr::new(ptr::null_mut()),
-            index: AtomicU64::new(EMPTY),
+            index_plus_1: AtomicU64::new(0),
         }
     }
 }

@@ -88,6 +88,8 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 
+#[cfg(feature = "async")]
+mod async_stream;
 mod builder;
 pub mod clock;
 mod error;
@@ -95,11 +97,18 @@ mod handle;
 mod log;
 mod reclaim;
 mod segment;
+#[cfg(feature = "serde")]
+mod serde_impl;
 pub mod sharded;
 mod slot;
 mod stream;
 mod sync;
 mod wait;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 pub use builder::{
     Builder, DEFAULT_HISTORY_SEGMENTS, DEFAULT_SEGMENT_SIZE, MAX_HISTORY_SEGMENTS, MAX_RETAINED,
@@ -108,4 +117,6 @@ pub use builder::{
 pub use clock::Clock;
 pub use error::Error;
 pub use handle::{Log, Offset, Record};
+#[cfg(feature = "async")]
+pub use async_stream::AsyncStream;
 pub use stream::{Canceller, Stream};

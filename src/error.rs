@@ -44,6 +44,31 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// A stable, machine-readable name for the variant, in snake case:
+    /// `future_offset`, `out_of_range`, `record_too_large`, `closed`,
+    /// `cancelled`, `timeout`, `invalid_config`, `unknown_key`,
+    /// `batch_too_large`. With the `serde` feature an error serializes as
+    /// `{"error": kind, "message": Display text, …}` (see the `Serialize` impl).
+    ///
+    /// ```
+    /// assert_eq!(memlog::Error::OutOfRange.kind(), "out_of_range");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::FutureOffset => "future_offset",
+            Error::OutOfRange => "out_of_range",
+            Error::RecordTooLarge { .. } => "record_too_large",
+            Error::Closed => "closed",
+            Error::Cancelled => "cancelled",
+            Error::Timeout => "timeout",
+            Error::InvalidConfig(_) => "invalid_config",
+            Error::UnknownKey(_) => "unknown_key",
+            Error::BatchTooLarge { .. } => "batch_too_large",
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

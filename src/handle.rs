@@ -2,6 +2,8 @@
 
 use crate::builder::{Builder, Config};
 use crate::log::{entry, Inner};
+#[cfg(feature = "async")]
+use crate::async_stream::AsyncStream;
 use crate::stream::Stream;
 use crate::Error;
 use std::fmt;
@@ -10,18 +12,49 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 /// A position in a log. Offsets are dense: each write takes the next one.
+///
+/// Its text form is the decimal number (serde: an unsigned integer). Note for
+/// JSON consumers in JavaScript: offsets above 2^53 lose precision there.
 pub type Offset = u64;
 
 /// A record read from a log.
+///
+/// With the `serde` feature it serializes as
+/// `{"offset":7,"created":"2024-05-01T12:00:00.123456789Z","data":…}`:
+/// `created` in RFC 3339, UTC, with nanoseconds, so that it round-trips
+/// exactly. Times before 1970 or after 9999 can not be written in that form
+/// and fail to serialize.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Record<T> {
     /// Where the record sits in the log.
     pub offset: Offset,
     /// The log's clock, read by the writer just before it claimed the offset.
     /// With concurrent writers, a later offset can carry an earlier time.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_impl::rfc3339"))]
     pub created: SystemTime,
     /// The payload.
     pub data: T,
+}
+
+impl<T> Record<T> {
+    /// The same record with its payload transformed, for example into a form
+    /// to serialize.
+    ///
+    /// ```
+    /// let log = memlog::Log::new();
+    /// log.write(b"hi".to_vec())?;
+    /// let r = log.read(0)?.map(|d| String::from_utf8_lossy(&d).into_owned());
+    /// assert_eq!(r.data, "hi");
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Record<U> {
+        Record {
+            offset: self.offset,
+            created: self.created,
+            data: f(self.data),
+        }
+    }
 }
 
 /// A lock-free, in-memory, append-only log. Cloning gives another handle to
@@ -240,6 +273,36 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// ```
     pub fn stream(&self, start: Offset) -> Stream<T> {
         Stream::new(self.clone(), start)
+    }
+
+    /// An async stream of the records from `start` on, in order (feature
+    /// `async`): a [`futures_core::Stream`] woken by the writes, with the
+    /// semantics of [`stream`](Log::stream). See [`AsyncStream`].
+    ///
+    /// ```
+    /// use futures_util::StreamExt;
+    ///
+    /// let log = memlog::Log::new();
+    /// let mut stream = log.stream_async(0);
+    /// let rt = tokio::runtime::Runtime::new().unwrap();
+    /// rt.block_on(async {
+    ///     let writer = log.clone();
+    ///     tokio::spawn(async move { writer.write("hello").unwrap() });
+    ///     let first = stream.next().await.unwrap().unwrap();
+    ///     assert_eq!((first.offset, first.data), (0, "hello"));
+    /// });
+    /// ```
+    #[cfg(feature = "async")]
+    pub fn stream_async(&self, start: Offset) -> AsyncStream<T> {
+        self.stream(start).into_async()
+    }
+
+    /// How many parked threads and pending async streams are registered to be
+    /// woken. For tests that check that nothing is left behind; not part of
+    /// the stable API.
+    #[doc(hidden)]
+    pub fn waiter_count(&self) -> usize {
+        self.inner.waiters.len()
     }
 
     /// Closes the log: later writes fail with [`Error::Closed`], every write

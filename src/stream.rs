@@ -22,13 +22,13 @@ use std::time::{Duration, Instant};
 /// A stream writes nothing shared while it reads: readers do not slow each
 /// other or the writers down.
 pub struct Stream<T> {
-    log: Log<T>,
+    pub(crate) log: Log<T>,
     /// Next offset to yield.
     pos: Offset,
     /// A high-water mark (relative) loaded earlier: offsets below it need no
     /// new load.
     cached_hw: u64,
-    cancel: Arc<AtomicBool>,
+    pub(crate) cancel: Arc<AtomicBool>,
     /// Why the stream ended, once it has.
     end: Option<Error>,
 }
@@ -157,7 +157,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
 
     /// One attempt: the next record, `FutureOffset`, or the ending error.
     #[inline]
-    fn step(&mut self) -> Result<Record<T>, Error> {
+    pub(crate) fn step(&mut self) -> Result<Record<T>, Error> {
         if let Some(e) = &self.end {
             return Err(e.clone());
         }
@@ -180,11 +180,11 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         }
     }
 
-    fn rel(&mut self) -> Result<u64, Error> {
+    pub(crate) fn rel(&mut self) -> Result<u64, Error> {
         self.log.rel(self.pos).map_err(|e| self.end_with(e))
     }
 
-    fn finish(&mut self, w: Wait) -> Error {
+    pub(crate) fn finish(&mut self, w: Wait) -> Error {
         self.end_with(match w {
             Wait::Cancelled => Error::Cancelled,
             Wait::Closed => Error::Closed,

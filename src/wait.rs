@@ -30,7 +30,7 @@ use crate::sync::{AtomicUsize, Mutex, Ordering, Thread};
 #[derive(Debug)]
 pub(crate) enum Waiter {
     Thread(Thread),
-    #[allow(dead_code)] // used by the `async` feature
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     Task(std::task::Waker),
 }
 
@@ -91,7 +91,7 @@ impl Waiters {
 
     /// Replaces the waker of entry `id` if it is still registered, else
     /// registers `w` afresh; returns the id to deregister later.
-    #[allow(dead_code)] // used by the `async` feature
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn reregister(&self, id: Option<u64>, w: Waiter) -> u64 {
         if let Some(id) = id {
             let mut l = self.lock();
@@ -101,6 +101,11 @@ impl Waiters {
             }
         }
         self.register(w)
+    }
+
+    /// Number of registered waiters (racy: for tests and diagnostics).
+    pub(crate) fn len(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
     }
 
     /// The writer's side: wakes everyone if anyone is registered.

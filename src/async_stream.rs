@@ -1,0 +1,440 @@
+//! [`AsyncStream`]: a [`Stream`] for async code (feature `async`).
+//!
+//! It waits on the same [`Waiters`](crate::wait) as a parked thread, with the
+//! task's `Waker` in the place of the thread: no timer, no helper thread, and
+//! writers still pay one relaxed load and no lock while nobody waits.
+//!
+//! # Waiting without losing a wake-up
+//! `poll_next` tries to read. If the next offset is not published, it puts the
+//! task's waker into the waiters (replacing its own earlier entry if a wake
+//! has not taken it yet, so a task polled many times holds one entry), then
+//! re-reads the high-water mark with the RMW of the handshake in `wait.rs`, and
+//! returns `Pending` only if the mark has still not passed the offset. A
+//! writer that moves the mark after that RMW sees the entry and wakes the task.
+//! The entry is removed by the wake, or by `Drop`, or when the stream ends.
+
+use crate::log::Wait;
+use crate::wait::Waiter;
+use crate::{Canceller, Error, Offset, Record, Stream};
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Follows a log in offset order, as [`Stream`], but as a
+/// [`futures_core::Stream`]: it never blocks, and a pending poll is woken by
+/// the write that publishes the next offset. Create one with
+/// [`Log::stream_async`](crate::Log::stream_async) or
+/// [`Stream::into_async`].
+///
+/// It yields the same items as [`Stream`]'s iterator:
+/// - `Ok(record)` for each record, in order, with no gaps;
+/// - `Err(Error::OutOfRange)` once if it fell behind retention, then `None`;
+/// - `Err(Error::Cancelled)` once after [`Canceller::cancel`], then `None`;
+/// - after [`Log::close`](crate::Log::close), the records written before the
+///   close, then `None`.
+///
+/// Dropping it (for example when the task that owns it is aborted, or an HTTP
+/// response body built on it is dropped) removes its waker from the log.
+///
+/// ```
+/// use futures_util::StreamExt;
+///
+/// let log = memlog::Log::new();
+/// let stream = log.stream_async(0);
+/// let writer = log.clone();
+/// std::thread::spawn(move || {
+///     writer.write_batch(["a", "b"]).unwrap();
+///     writer.close();
+/// });
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let got: Vec<_> = rt.block_on(stream.map(|r| r.unwrap().data).collect());
+/// assert_eq!(got, ["a", "b"]);
+/// ```
+pub struct AsyncStream<T> {
+    inner: Stream<T>,
+    /// Our entry in the log's waiters, unless we know it is gone. A wake
+    /// removes it without telling us; `reregister` copes with that.
+    waiter: Option<u64>,
+}
+
+impl<T> fmt::Debug for AsyncStream<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncStream")
+            .field("stream", &self.inner)
+            .field("registered", &self.waiter.is_some())
+            .finish()
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> From<Stream<T>> for AsyncStream<T> {
+    fn from(inner: Stream<T>) -> Self {
+        AsyncStream {
+            inner,
+            waiter: None,
+        }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Stream<T> {
+    /// This stream, from its current position, as a [`futures_core::Stream`].
+    ///
+    /// ```
+    /// let log = memlog::Log::new();
+    /// log.write(1u8)?;
+    /// let stream = log.stream(0).into_async();
+    /// assert_eq!(stream.position(), 0);
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    pub fn into_async(self) -> AsyncStream<T> {
+        AsyncStream::from(self)
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> AsyncStream<T> {
+    /// The offset of the next record this stream will yield.
+    pub fn position(&self) -> Offset {
+        self.inner.position()
+    }
+
+    /// A handle that cancels this stream from any thread or task, waking it
+    /// if it is pending.
+    pub fn canceller(&self) -> Canceller {
+        self.inner.canceller()
+    }
+
+    /// Whether the stream has ended (and the error that ended it).
+    pub fn ended(&self) -> Option<&Error> {
+        self.inner.ended()
+    }
+
+    /// The next record if it is already written, without waiting; as
+    /// [`Stream::try_next`].
+    ///
+    /// # Errors
+    /// As [`Stream::try_next`].
+    pub fn try_next(&mut self) -> Result<Record<T>, Error> {
+        let r = self.inner.try_next();
+        if self.inner.ended().is_some() {
+            self.deregister();
+        }
+        r
+    }
+
+    fn deregister(&mut self) {
+        if let Some(id) = self.waiter.take() {
+            self.inner.log.inner.waiters.deregister(id);
+        }
+    }
+
+    /// Turns the result of a step into an item, leaving the waiters when the
+    /// stream ends.
+    fn item(&mut self, r: Result<Record<T>, Error>) -> Option<Result<Record<T>, Error>> {
+        match r {
+            Ok(record) => Some(Ok(record)),
+            Err(e) => {
+                self.deregister();
+                (e != Error::Closed).then_some(Err(e))
+            }
+        }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> futures_core::Stream for AsyncStream<T> {
+    type Item = Result<Record<T>, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if this.inner.ended().is_some() {
+                this.deregister();
+                return Poll::Ready(None);
+            }
+            match this.inner.step() {
+                Err(Error::FutureOffset) => {}
+                r => return Poll::Ready(this.item(r)),
+            }
+            let rel = match this.inner.rel() {
+                Ok(rel) => rel,
+                Err(e) => return Poll::Ready(this.item(Err(e))),
+            };
+            let log = &this.inner.log.inner;
+            let cancel = Some(&*this.inner.cancel);
+            let wait = match log.poll_ready(rel, cancel) {
+                Some(w) => w,
+                None => {
+                    let id = log
+                        .waiters
+                        .reregister(this.waiter, Waiter::Task(cx.waker().clone()));
+                    this.waiter = Some(id);
+                    match log.recheck_registered(rel, cancel) {
+                        None => return Poll::Pending,
+                        Some(w) => {
+                            // Not going to sleep: leave no entry that would
+                            // make writers take the lock.
+                            log.waiters.deregister(id);
+                            this.waiter = None;
+                            w
+                        }
+                    }
+                }
+            };
+            match wait {
+                Wait::Ready => continue,
+                w => {
+                    let e = this.inner.finish(w);
+                    return Poll::Ready(this.item(Err(e)));
+                }
+            }
+        }
+    }
+}
+
+impl<T> Drop for AsyncStream<T> {
+    fn drop(&mut self) {
+        if let Some(id) = self.waiter.take() {
+            self.inner.log.inner.waiters.deregister(id);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::{Error, Log};
+    use futures_util::StreamExt;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    use std::time::Duration;
+
+    /// A waker that counts its wakes.
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn poll<S: futures_core::Stream + Unpin>(s: &mut S, w: &Waker) -> Poll<Option<S::Item>> {
+        Pin::new(s).poll_next(&mut Context::from_waker(w))
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn repeated_polls_keep_one_entry_and_a_write_wakes_it() {
+        let log: Log<u32> = Log::new();
+        let mut s = log.stream_async(0);
+        let count = Arc::new(Count::default());
+        let w = Waker::from(count.clone());
+        for _ in 0..10 {
+            assert!(poll(&mut s, &w).is_pending());
+        }
+        assert_eq!(log.waiter_count(), 1);
+        log.write(5).unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(log.waiter_count(), 0, "the wake took the entry");
+        match poll(&mut s, &w) {
+            Poll::Ready(Some(Ok(r))) => assert_eq!((r.offset, r.data), (0, 5)),
+            other => panic!("{other:?}"),
+        }
+        // Writers pay nothing while the stream is not pending.
+        log.write(6).unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn the_latest_waker_is_the_one_woken() {
+        let log: Log<u32> = Log::new();
+        let mut s = log.stream_async(0);
+        let (a, b) = (Arc::new(Count::default()), Arc::new(Count::default()));
+        assert!(poll(&mut s, &Waker::from(a.clone())).is_pending());
+        assert!(poll(&mut s, &Waker::from(b.clone())).is_pending());
+        log.write(1).unwrap();
+        assert_eq!(a.0.load(Ordering::SeqCst), 0);
+        assert_eq!(b.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn dropped_while_registered_leaves_nothing() {
+        let log: Log<u32> = Log::new();
+        let w = Waker::from(Arc::new(Count::default()));
+        let mut streams: Vec<_> = (0..5).map(|_| log.stream_async(0)).collect();
+        for s in &mut streams {
+            assert!(poll(s, &w).is_pending());
+        }
+        assert_eq!(log.waiter_count(), 5);
+        drop(streams);
+        assert_eq!(log.waiter_count(), 0);
+
+        // The same through a task that is aborted while it waits.
+        let rt = rt();
+        let mut s = log.stream_async(0);
+        let task = rt.spawn(async move { s.next().await.map(|r| r.map(|r| r.data)) });
+        while log.waiter_count() == 0 {
+            std::thread::yield_now();
+        }
+        task.abort();
+        let _ = rt.block_on(task);
+        assert_eq!(log.waiter_count(), 0);
+    }
+
+    #[test]
+    fn cancel_wakes_yields_cancelled_once_then_none() {
+        let log: Log<u32> = Log::new();
+        let s = log.stream_async(0);
+        let cancel = s.canceller();
+        let rt = rt();
+        let task = rt.spawn(async move { s.collect::<Vec<_>>().await });
+        while log.waiter_count() == 0 {
+            std::thread::yield_now();
+        }
+        cancel.cancel();
+        let got = rt.block_on(task).unwrap();
+        assert_eq!(got, [Err(Error::Cancelled)]);
+        assert_eq!(log.waiter_count(), 0);
+    }
+
+    #[test]
+    fn close_wakes_a_pending_stream_which_drains_then_ends() {
+        let log: Log<u32> = Log::new();
+        let s = log.stream_async(0);
+        let rt = rt();
+        let task = rt.spawn(async move {
+            s.map(|r| r.unwrap().data).collect::<Vec<_>>().await
+        });
+        while log.waiter_count() == 0 {
+            std::thread::yield_now();
+        }
+        log.write_batch([1, 2, 3]).unwrap();
+        log.close();
+        assert_eq!(rt.block_on(task).unwrap(), [1, 2, 3]);
+        assert_eq!(log.waiter_count(), 0);
+        // After the end: None for ever, and `ended` says why.
+        let mut s = log.stream_async(3);
+        let w = Waker::from(Arc::new(Count::default()));
+        assert!(matches!(poll(&mut s, &w), Poll::Ready(None)));
+        assert!(matches!(poll(&mut s, &w), Poll::Ready(None)));
+        assert_eq!(s.ended(), Some(&Error::Closed));
+    }
+
+    #[test]
+    fn out_of_range_once_then_none() {
+        let log: Log<u32> = Log::builder()
+            .segment_size(2)
+            .history_segments(1)
+            .build()
+            .unwrap();
+        let mut s = log.stream_async(0);
+        log.write_batch([0, 1, 2, 3]).unwrap();
+        log.write(4).unwrap(); // purges 0 and 1
+        let w = Waker::from(Arc::new(Count::default()));
+        assert!(matches!(poll(&mut s, &w), Poll::Ready(Some(Err(Error::OutOfRange)))));
+        assert!(matches!(poll(&mut s, &w), Poll::Ready(None)));
+    }
+
+    #[test]
+    fn into_async_continues_from_the_blocking_position() {
+        let log: Log<u32> = Log::new();
+        log.write_batch(0..4).unwrap();
+        let mut s = log.stream(0);
+        s.next().unwrap().unwrap();
+        let s = s.into_async();
+        log.close();
+        let got = rt().block_on(s.map(|r| r.unwrap().offset).collect::<Vec<_>>());
+        assert_eq!(got, [1, 2, 3]);
+    }
+
+    /// No lost wake-up: async readers on a multi-thread runtime follow
+    /// writer threads that publish one record at a time, so that the readers
+    /// keep catching up and registering. A lost wake-up would hang a reader,
+    /// which the timeout turns into a failure.
+    #[test]
+    fn no_lost_wakeup_between_writer_threads_and_async_tasks() {
+        const WRITERS: u64 = 3;
+        const PER: u64 = 20_000;
+        let log: Log<u64> = Log::builder()
+            .segment_size(64)
+            .history_segments(4096)
+            .build()
+            .unwrap();
+        let rt = rt();
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let s = log.stream_async(0);
+                rt.spawn(async move {
+                    let mut n = 0u64;
+                    let mut s = s;
+                    while let Some(r) = s.next().await {
+                        assert_eq!(r.unwrap().offset, n);
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for i in 0..PER {
+                        log.write(w * PER + i).unwrap();
+                        if i % 64 == 0 {
+                            std::thread::yield_now();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        log.close();
+        rt.block_on(async {
+            for r in readers {
+                let n = tokio::time::timeout(Duration::from_secs(60), r)
+                    .await
+                    .expect("a reader hung: lost wake-up")
+                    .unwrap();
+                assert_eq!(n, WRITERS * PER);
+            }
+        });
+        assert_eq!(log.waiter_count(), 0);
+    }
+
+    /// Ping-pong: each record is written only after the reader task asked for
+    /// it and (most of the time) registered, many times over, which exercises
+    /// the register / re-check window on every round.
+    #[test]
+    fn no_lost_wakeup_ping_pong() {
+        let log: Log<u32> = Log::new();
+        let rt = rt();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let mut s = log.stream_async(0);
+        let reader = rt.spawn(async move {
+            for i in 0..20_000u32 {
+                tx.send(()).unwrap();
+                let r = tokio::time::timeout(Duration::from_secs(20), s.next())
+                    .await
+                    .expect("lost wake-up");
+                assert_eq!(r.unwrap().unwrap().data, i);
+            }
+        });
+        for i in 0..20_000u32 {
+            rx.recv().unwrap();
+            if i % 2 == 0 {
+                std::thread::yield_now();
+            }
+            log.write(i).unwrap();
+        }
+        rt.block_on(reader).unwrap();
+        assert_eq!(log.waiter_count(), 0);
+    }
+}

@@ -307,9 +307,7 @@ mod tests {
         let log: Log<u32> = Log::new();
         let s = log.stream_async(0);
         let rt = rt();
-        let task = rt.spawn(async move {
-            s.map(|r| r.unwrap().data).collect::<Vec<_>>().await
-        });
+        let task = rt.spawn(async move { s.map(|r| r.unwrap().data).collect::<Vec<_>>().await });
         while log.waiter_count() == 0 {
             std::thread::yield_now();
         }
@@ -336,7 +334,10 @@ mod tests {
         log.write_batch([0, 1, 2, 3]).unwrap();
         log.write(4).unwrap(); // purges 0 and 1
         let w = Waker::from(Arc::new(Count::default()));
-        assert!(matches!(poll(&mut s, &w), Poll::Ready(Some(Err(Error::OutOfRange)))));
+        assert!(matches!(
+            poll(&mut s, &w),
+            Poll::Ready(Some(Err(Error::OutOfRange)))
+        ));
         assert!(matches!(poll(&mut s, &w), Poll::Ready(None)));
     }
 

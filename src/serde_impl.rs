@@ -149,7 +149,10 @@ mod tests {
             json!({"offset": 1, "created": "2024-05-01T12:00:00.5+00:00", "data": 3}),
         )
         .unwrap();
-        assert_eq!(r.created, UNIX_EPOCH + Duration::new(1_714_564_800, 500_000_000));
+        assert_eq!(
+            r.created,
+            UNIX_EPOCH + Duration::new(1_714_564_800, 500_000_000)
+        );
         assert!(serde_json::from_value::<Record<u8>>(
             json!({"offset": 1, "created": "yesterday", "data": 3})
         )

@@ -1,9 +1,9 @@
 //! [`Log`], the public handle, and [`Record`].
 
-use crate::builder::{Builder, Config};
-use crate::log::{entry, Inner};
 #[cfg(feature = "async")]
 use crate::async_stream::AsyncStream;
+use crate::builder::{Builder, Config};
+use crate::log::{entry, Inner};
 use crate::stream::Stream;
 use crate::Error;
 use std::fmt;
@@ -152,8 +152,7 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
         self.check_size(&data)?;
         let created = self.inner.cfg.clock.now();
         let rel = self.inner.claim(1)?;
-        self.inner
-            .publish_claimed(rel, std::iter::once(entry(created, data)));
+        self.inner.publish_one(rel, entry(created, data));
         Ok(self.inner.cfg.start + rel)
     }
 

@@ -119,6 +119,21 @@ impl<T: Send + Sync + 'static> Inner<T> {
         Ok(rel)
     }
 
+    /// Writes and publishes one entry at the claimed relative offset `rel`:
+    /// the hot path of `Log::write`.
+    #[inline]
+    pub(crate) fn publish_one(&self, rel: u64, entry: Entry<T>) {
+        let (k, i) = (rel / self.cfg.seg_div, rel % self.cfg.seg_div);
+        let seg = self.segment_for_write(k);
+        // SAFETY: as in `publish_claimed`; `i < segment_size == slots.len()`.
+        unsafe {
+            (&(*seg).slots)
+                .get_unchecked(i as usize)
+                .publish(rel, entry)
+        };
+        self.advance(rel, rel + 1);
+    }
+
     /// Writes and publishes `entries` at the claimed offsets starting at `rel`,
     /// one segment at a time, and moves the high-water mark over them.
     pub(crate) fn publish_claimed(&self, rel: u64, entries: impl Iterator<Item = Entry<T>>) {
@@ -250,8 +265,31 @@ impl<T: Send + Sync + 'static> Inner<T> {
     /// laggard's scan sees these stamps and carries the mark over them.
     #[inline]
     fn advance(&self, from: u64, to: u64) {
-        let mut expected = from;
-        let mut new = to;
+        // Fast path, the only one a lone writer takes: the mark is at our run,
+        // nobody is parked, and nothing was claimed after it.
+        // AcqRel: as in `advance_slow`.
+        if self
+            .high_water
+            .compare_exchange(from, to, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.waiters.notify_if_any();
+            if self.tail.load(Ordering::Relaxed) & !CLOSED <= to {
+                return;
+            }
+            self.advance_slow(to, self.published_end(to));
+        } else {
+            self.advance_slow(from, to);
+        }
+    }
+
+    /// `advance` beyond its fast path: carries the mark from `expected` to
+    /// `new`, whose offsets are published, and on over any run found after.
+    #[cold]
+    fn advance_slow(&self, mut expected: u64, mut new: u64) {
+        if new == expected {
+            return;
+        }
         loop {
             // AcqRel: Release hands our stamps (and everything the mark now
             // covers) to readers; Acquire sees the stamps of writers whose

@@ -1,0 +1,352 @@
+//! Random operation sequences on a `Log`, checked against a sequential model.
+//!
+//! The model: a vector of records plus the Go library's retention arithmetic.
+//! With `n` records written, segment size `S` and `H` history segments, the
+//! active segment is `(n-1)/S` and the retained records start at segment
+//! `max(0, active - H)`: segment `k` is purged when segment `k + H + 1` gets
+//! its first record.
+
+use memlog::clock::ManualClock;
+use memlog::{Error, Log, Record, Stream, MAX_START_OFFSET};
+use proptest::prelude::*;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const MAX_BYTES: usize = 4;
+
+#[derive(Clone, Debug)]
+enum Op {
+    Write(Vec<u8>),
+    WriteBatch(Vec<Vec<u8>>),
+    /// Offset relative to the start, possibly negative; or an absolute extreme.
+    Read(Pos),
+    ReadBatch(Pos, usize),
+    Range,
+    NextOffset,
+    NewStream(Pos),
+    TryNext(usize),
+    NextIfReady(usize),
+    NextTimeoutZero(usize),
+    Cancel(usize),
+    AdvanceClock(u64),
+    Close,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Pos {
+    Rel(i64),
+    Zero,
+    Max,
+}
+
+fn payload() -> impl Strategy<Value = Vec<u8>> {
+    // Up to one byte over the limit.
+    prop::collection::vec(any::<u8>(), 0..=MAX_BYTES + 1)
+}
+
+fn pos() -> impl Strategy<Value = Pos> {
+    prop_oneof![
+        8 => (-3i64..60).prop_map(Pos::Rel),
+        1 => Just(Pos::Zero),
+        1 => Just(Pos::Max),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        12 => payload().prop_map(Op::Write),
+        4 => prop::collection::vec(payload(), 0..12).prop_map(Op::WriteBatch),
+        4 => pos().prop_map(Op::Read),
+        3 => (pos(), prop_oneof![Just(0usize), 1usize..10, Just(usize::MAX)])
+            .prop_map(|(p, m)| Op::ReadBatch(p, m)),
+        1 => Just(Op::Range),
+        1 => Just(Op::NextOffset),
+        2 => pos().prop_map(Op::NewStream),
+        5 => (0usize..4).prop_map(Op::TryNext),
+        3 => (0usize..4).prop_map(Op::NextIfReady),
+        1 => (0usize..4).prop_map(Op::NextTimeoutZero),
+        1 => (0usize..4).prop_map(Op::Cancel),
+        1 => (1u64..100).prop_map(Op::AdvanceClock),
+        1 => Just(Op::Close),
+    ]
+}
+
+fn start_offset() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        6 => 0u64..1000,
+        1 => (0u64..50).prop_map(|d| MAX_START_OFFSET - d),
+        1 => Just(MAX_START_OFFSET),
+    ]
+}
+
+struct Model {
+    start: u64,
+    seg: u64,
+    hist: u64,
+    data: Vec<(Vec<u8>, SystemTime)>,
+    closed: bool,
+    /// `tail` at close: streams end there.
+    closed_at: u64,
+    now: SystemTime,
+}
+
+struct ModelStream {
+    pos: u64,
+    end: Option<Error>,
+    cancelled: bool,
+}
+
+impl Model {
+    fn n(&self) -> u64 {
+        self.data.len() as u64
+    }
+    /// First retained relative offset.
+    fn first(&self) -> u64 {
+        if self.data.is_empty() {
+            return 0;
+        }
+        let active = (self.n() - 1) / self.seg;
+        active.saturating_sub(self.hist) * self.seg
+    }
+    fn capacity(&self) -> u64 {
+        self.seg * (self.hist + 1)
+    }
+    fn abs(&self, p: Pos) -> u64 {
+        match p {
+            Pos::Rel(d) => self.start.saturating_add_signed(d),
+            Pos::Zero => 0,
+            Pos::Max => u64::MAX,
+        }
+    }
+    fn record(&self, rel: u64) -> Record<Vec<u8>> {
+        let (data, created) = self.data[rel as usize].clone();
+        Record { offset: self.start + rel, created, data }
+    }
+    fn read(&self, o: u64) -> Result<Record<Vec<u8>>, Error> {
+        let rel = o.checked_sub(self.start).ok_or(Error::OutOfRange)?;
+        if rel >= self.n() {
+            return Err(Error::FutureOffset);
+        }
+        if rel < self.first() {
+            return Err(Error::OutOfRange);
+        }
+        Ok(self.record(rel))
+    }
+    fn write(&mut self, d: Vec<u8>) -> Result<u64, Error> {
+        if d.len() > MAX_BYTES {
+            return Err(Error::RecordTooLarge { len: d.len(), max: MAX_BYTES });
+        }
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        self.data.push((d, self.now));
+        Ok(self.start + self.n() - 1)
+    }
+    fn write_batch(&mut self, b: Vec<Vec<u8>>) -> Result<std::ops::Range<u64>, Error> {
+        if let Some(d) = b.iter().find(|d| d.len() > MAX_BYTES) {
+            return Err(Error::RecordTooLarge { len: d.len(), max: MAX_BYTES });
+        }
+        if b.len() as u64 > self.capacity() {
+            return Err(Error::BatchTooLarge { len: b.len(), max: self.capacity() as usize });
+        }
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        let from = self.start + self.n();
+        for d in b {
+            self.data.push((d, self.now));
+        }
+        Ok(from..self.start + self.n())
+    }
+    fn read_batch(&self, o: u64, max: usize) -> Result<Vec<Record<Vec<u8>>>, Error> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let first = self.read(o)?;
+        let rel = o - self.start;
+        let end = self.n().min(rel.saturating_add(max as u64));
+        let mut v = vec![first];
+        v.extend((rel + 1..end).map(|r| self.record(r)));
+        Ok(v)
+    }
+    fn range(&self) -> Option<(u64, u64)> {
+        (!self.data.is_empty()).then(|| (self.start + self.first(), self.start + self.n() - 1))
+    }
+    /// `try_next`: `Ok(None)` stands for "nothing yet" (FutureOffset, not an ending).
+    fn step(&self, s: &mut ModelStream) -> Result<Record<Vec<u8>>, Error> {
+        if let Some(e) = &s.end {
+            return Err(e.clone());
+        }
+        let end = |s: &mut ModelStream, e: Error| {
+            s.end = Some(e.clone());
+            Err(e)
+        };
+        if s.cancelled {
+            return end(s, Error::Cancelled);
+        }
+        let Some(rel) = s.pos.checked_sub(self.start) else {
+            return end(s, Error::OutOfRange);
+        };
+        if rel >= self.n() {
+            if self.closed && rel >= self.closed_at {
+                return end(s, Error::Closed);
+            }
+            return Err(Error::FutureOffset);
+        }
+        if rel < self.first() {
+            return end(s, Error::OutOfRange);
+        }
+        s.pos += 1;
+        Ok(self.record(rel))
+    }
+    /// Whether a blocking `next()` would return at once.
+    fn ready(&self, s: &ModelStream) -> bool {
+        s.end.is_some()
+            || s.cancelled
+            || s.pos < self.start
+            || s.pos - self.start < self.n()
+            || self.closed
+    }
+}
+
+fn run(start: u64, seg: usize, hist: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+    let clock = ManualClock::new(t0);
+    let log: Log<Vec<u8>> = Log::builder()
+        .start_offset(start)
+        .segment_size(seg)
+        .history_segments(hist)
+        .max_record_bytes(MAX_BYTES)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let mut m = Model {
+        start,
+        seg: seg as u64,
+        hist: hist as u64,
+        data: Vec::new(),
+        closed: false,
+        closed_at: 0,
+        now: t0,
+    };
+    let mut streams: Vec<(Stream<Vec<u8>>, ModelStream)> = Vec::new();
+    for (i, op) in ops.into_iter().enumerate() {
+        let ctx = format!("op #{i}: {op:?}");
+        match op {
+            Op::Write(d) => prop_assert_eq!(log.write(d.clone()), m.write(d), "{}", ctx),
+            Op::WriteBatch(b) => {
+                prop_assert_eq!(log.write_batch(b.clone()), m.write_batch(b), "{}", ctx)
+            }
+            Op::Read(p) => {
+                let o = m.abs(p);
+                prop_assert_eq!(log.read(o), m.read(o), "{}", ctx);
+            }
+            Op::ReadBatch(p, max) => {
+                let o = m.abs(p);
+                let mut out = vec![Record { offset: 7, created: t0, data: vec![9] }];
+                let got = log.read_batch(o, &mut out, max);
+                let want = m.read_batch(o, max);
+                match want {
+                    Ok(v) => {
+                        prop_assert_eq!(got, Ok(v.len()), "{}", ctx);
+                        prop_assert_eq!(&out[1..], &v[..], "{}", ctx);
+                    }
+                    Err(e) => {
+                        prop_assert_eq!(got, Err(e), "{}", ctx);
+                        prop_assert_eq!(out.len(), 1, "{}", ctx);
+                    }
+                }
+            }
+            Op::Range => prop_assert_eq!(log.range(), m.range(), "{}", ctx),
+            Op::NextOffset => {
+                // Only specified while the log is open.
+                if !m.closed {
+                    prop_assert_eq!(log.next_offset(), start + m.n(), "{}", ctx);
+                }
+                prop_assert_eq!(log.is_closed(), m.closed, "{}", ctx);
+            }
+            Op::NewStream(p) => {
+                if streams.len() < 4 {
+                    let o = m.abs(p);
+                    streams.push((log.stream(o), ModelStream { pos: o, end: None, cancelled: false }));
+                }
+            }
+            Op::TryNext(i) => {
+                if let Some((s, ms)) = streams.get_mut(i) {
+                    prop_assert_eq!(s.try_next(), m.step(ms), "{}", ctx);
+                    prop_assert_eq!(Stream::position(s), ms.pos, "{}", ctx);
+                    prop_assert_eq!(s.ended(), ms.end.as_ref(), "{}", ctx);
+                }
+            }
+            Op::NextIfReady(i) => {
+                if let Some((s, ms)) = streams.get_mut(i) {
+                    if m.ready(ms) {
+                        let want = if ms.end.is_some() {
+                            None
+                        } else {
+                            match m.step(ms) {
+                                Err(Error::Closed) => None,
+                                r => Some(r),
+                            }
+                        };
+                        prop_assert_eq!(s.next(), want, "{}", ctx);
+                        prop_assert_eq!(Stream::position(s), ms.pos, "{}", ctx);
+                    }
+                }
+            }
+            Op::NextTimeoutZero(i) => {
+                if let Some((s, ms)) = streams.get_mut(i) {
+                    let want = match m.step(ms) {
+                        Err(Error::FutureOffset) => Err(Error::Timeout),
+                        r => r,
+                    };
+                    prop_assert_eq!(s.next_timeout(Duration::ZERO), want, "{}", ctx);
+                }
+            }
+            Op::Cancel(i) => {
+                if let Some((s, ms)) = streams.get_mut(i) {
+                    s.canceller().cancel();
+                    ms.cancelled = true;
+                }
+            }
+            Op::AdvanceClock(secs) => {
+                clock.advance(Duration::from_secs(secs));
+                m.now += Duration::from_secs(secs);
+            }
+            Op::Close => {
+                log.close();
+                if !m.closed {
+                    m.closed = true;
+                    m.closed_at = m.n();
+                }
+            }
+        }
+    }
+    // Final sweep: every offset around the log reads as the model says.
+    let lo = start.saturating_sub(2);
+    for o in lo..start + m.n() + 2 {
+        prop_assert_eq!(log.read(o), m.read(o), "final read {}", o);
+    }
+    prop_assert_eq!(log.range(), m.range());
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn log_matches_model(
+        start in start_offset(),
+        seg in 1usize..8,
+        hist in 0usize..4,
+        ops in prop::collection::vec(op(), 1..120),
+    ) {
+        run(start, seg, hist, ops)?;
+    }
+}
+
+#[test]
+fn model_go_example() {
+    // The Go library's example, through the model runner.
+    let ops = (0..50).map(|i| Op::Write(vec![i as u8])).chain([Op::Range]).collect();
+    run(100, 10, 1, ops).unwrap();
+}

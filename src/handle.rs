@@ -249,7 +249,10 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     }
 
     /// `(earliest, latest)` readable offsets, or `None` when no record is
-    /// readable (nothing written yet, or everything written was purged).
+    /// readable: nothing written yet, everything written was purged, or,
+    /// briefly, a write opened a new segment (purging the oldest) while the
+    /// records after the purged ones are still being published. A consumer
+    /// resuming from `range()` after [`Error::OutOfRange`] retries on `None`.
     pub fn range(&self) -> Option<(Offset, Offset)> {
         let (first, hw) = self.inner.bounds();
         let start = self.inner.cfg.start;
@@ -316,7 +319,8 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
         self.inner.is_closed()
     }
 
-    /// The offset the next write will get, if the log is not closed.
+    /// The offset the next write will get; after [`close`](Log::close), one
+    /// past the last record written.
     pub fn next_offset(&self) -> Offset {
         self.inner.cfg.start + self.inner.tail()
     }

@@ -372,9 +372,17 @@ impl<T: Send + Sync + 'static> Inner<T> {
         self.tail.load(Ordering::Acquire) & CLOSED != 0
     }
 
-    /// The next offset a write would get (relative), ignoring close.
+    /// The next offset a write would get (relative); once closed, the end of
+    /// what was written (claims that failed `Closed` still bump `tail`).
     pub(crate) fn tail(&self) -> u64 {
-        self.tail.load(Ordering::Acquire) & !CLOSED
+        let t = self.tail.load(Ordering::Acquire);
+        if t & CLOSED != 0 {
+            let at = self.closed_at.load(Ordering::Acquire);
+            if at != NOT_CLOSED {
+                return at;
+            }
+        }
+        t & !CLOSED
     }
 
     // ---------------------------------------------------------------- reading

@@ -96,6 +96,9 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     }
 
     /// The offset of the next record this stream will yield.
+    ///
+    /// On a `&mut Stream`, method syntax finds [`Iterator::position`] first
+    /// (`Iterator` is implemented for `&mut I`); write `Stream::position(s)`.
     pub fn position(&self) -> Offset {
         self.pos
     }

@@ -672,3 +672,20 @@ fn offsets_unique_under_concurrent_batches_and_close() {
     let drained = log.stream(0).map(|r| r.unwrap()).count() as u64;
     assert_eq!(drained, count);
 }
+
+#[test]
+fn next_offset_after_close_is_the_end_of_what_was_written() {
+    let log: Log<u64> = Log::builder().start_offset(10).build().unwrap();
+    log.write_batch(0..5).unwrap();
+    log.close();
+    for _ in 0..3 {
+        assert_eq!(log.write(9), Err(Error::Closed));
+        assert_eq!(log.write_batch([1, 2]), Err(Error::Closed));
+    }
+    assert_eq!(
+        log.next_offset(),
+        15,
+        "failed claims must not move next_offset"
+    );
+    assert_eq!(log.range(), Some((10, 14)));
+}

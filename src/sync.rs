@@ -35,9 +35,6 @@ mod imp {
         pub(crate) fn new() -> Self {
             Backoff
         }
-        pub(crate) fn spin(&self) {
-            loom::thread::yield_now();
-        }
         pub(crate) fn snooze(&self) {
             loom::thread::yield_now();
         }

@@ -136,7 +136,7 @@ impl<T: Clone> LockLog<T> {
         }
     }
 
-    fn locate<'a>(s: &'a State<T>, offset: u64) -> Result<&'a Record<T>, Error> {
+    fn locate(s: &State<T>, offset: u64) -> Result<&Record<T>, Error> {
         if offset >= s.next {
             return Err(Error::FutureOffset);
         }

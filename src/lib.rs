@@ -84,6 +84,18 @@
 //! assert_eq!(stream.try_next()?.data, "event 7");
 //! # Ok::<(), Error>(())
 //! ```
+//!
+//! # Features
+//! - `async`: `Log::stream_async` gives an `AsyncStream`, a
+//!   `futures_core::Stream` with the semantics of [`Stream`], woken by the
+//!   writes through the same waiters as parked threads (no timer, no thread).
+//! - `serde`: [`Record`] serializes as
+//!   `{"offset":…,"created":"<RFC 3339, nanoseconds>","data":…}` and [`Error`]
+//!   as `{"error":"<kind>","message":"<text>",…}` ([`Error::kind`]); both
+//!   round-trip.
+//!
+//! `examples/http_stream.rs` uses both to serve a log over HTTP as
+//! newline-delimited JSON.
 
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unsafe_op_in_unsafe_fn)]
@@ -110,6 +122,8 @@ mod wait;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+#[cfg(feature = "async")]
+pub use async_stream::AsyncStream;
 pub use builder::{
     Builder, DEFAULT_HISTORY_SEGMENTS, DEFAULT_SEGMENT_SIZE, MAX_HISTORY_SEGMENTS, MAX_RETAINED,
     MAX_START_OFFSET,
@@ -117,6 +131,4 @@ pub use builder::{
 pub use clock::Clock;
 pub use error::Error;
 pub use handle::{Log, Offset, Record};
-#[cfg(feature = "async")]
-pub use async_stream::AsyncStream;
 pub use stream::{Canceller, Stream};

@@ -111,7 +111,7 @@ impl<'de> Deserialize<'de> for Error {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use crate::{Error, Log, Record};
     use serde_json::json;

@@ -55,8 +55,13 @@ where
         })
     };
     for i in 0..samples {
+        // A parked-reader run waits for the ack asleep, so that the woken
+        // reader never queues behind a spinning writer on a 2-core machine.
         while ack.load(Ordering::Acquire) < i {
-            spin_loop();
+            match pause {
+                Pause::Spin(_) => spin_loop(),
+                Pause::Sleep(_) => thread::sleep(Duration::from_micros(100)),
+            }
         }
         match pause {
             Pause::Spin(d) => {

@@ -28,7 +28,7 @@
 use crate::builder::Config;
 use crate::reclaim::{Guard, Reclaimer};
 use crate::segment::{Pool, Retired, RingSlot, Segment};
-use crate::slot::Entry;
+use crate::slot::{Entry, Slot};
 use crate::sync::{current, park, park_timeout, AtomicBool, AtomicU64, Backoff, Ordering};
 use crate::sync::{yield_now, Arc};
 use crate::wait::{Waiter, Waiters};
@@ -127,10 +127,9 @@ impl<T: Send + Sync + 'static> Inner<T> {
         let seg = self.segment_for_write(k);
         // SAFETY: as in `publish_claimed`; `i < segment_size == slots.len()`.
         unsafe {
-            (&(*seg).slots)
-                .get_unchecked(i as usize)
-                .publish(rel, entry)
-        };
+            let slots: &[Slot<T>] = &(*seg).slots;
+            slots.get_unchecked(i as usize).publish(rel, entry);
+        }
         self.advance(rel, rel + 1);
     }
 
@@ -211,7 +210,7 @@ impl<T: Send + Sync + 'static> Inner<T> {
             }
             // With the mark at `need`, segment `k - H - 1` was installed and
             // is fully published, so the place holds it (or nothing, early on).
-            debug_assert!(cur_index.map_or(true, |i| i + self.cfg.ring_len == k));
+            debug_assert!(cur_index.is_none_or(|i| i + self.cfg.ring_len == k));
             let mut new = spare.take().unwrap_or_else(|| self.pool.take());
             new.index = k;
             let new = Box::into_raw(new);

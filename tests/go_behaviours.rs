@@ -669,7 +669,10 @@ fn offsets_unique_under_concurrent_batches_and_close() {
     }
     // Every landed offset is readable and they are dense from 0.
     assert_eq!(log.range(), Some((0, count - 1)));
-    let drained = log.stream(0).map(|r| r.unwrap()).count() as u64;
+    let drained = log
+        .stream(0)
+        .inspect(|r| assert!(r.is_ok(), "{r:?}"))
+        .count() as u64;
     assert_eq!(drained, count);
 }
 

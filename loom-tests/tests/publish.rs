@@ -89,7 +89,10 @@ fn out_of_order_publish_mark_has_no_gaps() {
                 let r1 = log.read(1);
                 let r0 = log.read(0);
                 if r1.is_ok() {
-                    assert!(r0.is_ok(), "offset 1 readable but offset 0 not: gap in the mark");
+                    assert!(
+                        r0.is_ok(),
+                        "offset 1 readable but offset 0 not: gap in the mark"
+                    );
                 }
                 for (o, r) in [(0, &r0), (1, &r1)] {
                     match r {
@@ -116,7 +119,11 @@ fn out_of_order_publish_mark_has_no_gaps() {
         let (r0, r1) = reader.join().unwrap();
         written.sort();
         assert_eq!(written.iter().map(|w| w.0).collect::<Vec<_>>(), [0, 1]);
-        assert_eq!(log.range(), Some((0, 1)), "mark left short after all writers returned");
+        assert_eq!(
+            log.range(),
+            Some((0, 1)),
+            "mark left short after all writers returned"
+        );
         for &(o, v) in &written {
             let rec = log.read(o).unwrap();
             assert_eq!((rec.offset, rec.data, rec.created), (o, v, T0));
@@ -132,7 +139,11 @@ fn out_of_order_publish_mark_has_no_gaps() {
             assert_eq!(d, written[1].1);
         }
         seen.note(format!("offset {} returned first", done.lock().unwrap()[0]));
-        seen.note(format!("reader saw {}/{}", r0.is_some() as u8, r1.is_some() as u8));
+        seen.note(format!(
+            "reader saw {}/{}",
+            r0.is_some() as u8,
+            r1.is_some() as u8
+        ));
     })
     .assert_reached(&[
         "offset 0 returned first",
@@ -167,7 +178,11 @@ fn three_writers_out_of_order_mark_covers_all() {
         written.extend(writers.into_iter().map(|w| w.join().unwrap()));
         written.sort();
         assert_eq!(written.iter().map(|w| w.0).collect::<Vec<_>>(), [0, 1, 2]);
-        assert_eq!(log.range(), Some((0, 2)), "mark left short after all writers returned");
+        assert_eq!(
+            log.range(),
+            Some((0, 2)),
+            "mark left short after all writers returned"
+        );
         let mut payloads = Vec::new();
         for (o, v) in written {
             assert_eq!(log.read(o).unwrap().data, v);
@@ -177,5 +192,10 @@ fn three_writers_out_of_order_mark_covers_all() {
         assert_eq!(payloads, [100, 200, 300]);
         seen.note(format!("order {:?}", done.lock().unwrap()));
     })
-    .assert_reached(&["order [0, 1, 2]", "order [1, 0, 2]", "order [1, 2, 0]", "order [2, 0, 1]"]);
+    .assert_reached(&[
+        "order [0, 1, 2]",
+        "order [1, 0, 2]",
+        "order [1, 2, 0]",
+        "order [2, 0, 1]",
+    ]);
 }

@@ -44,7 +44,10 @@ fn purge_racing_read_never_returns_another_offset() {
             thread::spawn(move || {
                 let check = |r: &Result<Record<u64>, Error>| match r {
                     Ok(rec) => assert_eq!((rec.offset, rec.data, rec.created), (0, val(0), T0)),
-                    Err(e) => assert!(*e == Error::OutOfRange || *e == Error::FutureOffset, "{e:?}"),
+                    Err(e) => assert!(
+                        *e == Error::OutOfRange || *e == Error::FutureOffset,
+                        "{e:?}"
+                    ),
                 };
                 let a = log.read(0);
                 check(&a);
@@ -62,7 +65,10 @@ fn purge_racing_read_never_returns_another_offset() {
                             assert_eq!((rec.offset, rec.data), (i as u64, val(i as u64)));
                         }
                     }
-                    Err(e) => assert!(*e == Error::OutOfRange || *e == Error::FutureOffset, "{e:?}"),
+                    Err(e) => assert!(
+                        *e == Error::OutOfRange || *e == Error::FutureOffset,
+                        "{e:?}"
+                    ),
                 }
                 (outcome(&a), outcome(&batch))
             })
@@ -100,7 +106,10 @@ fn install_race_one_segment_installed_no_leak() {
         let census = Census::new(4);
         {
             let log: Log<Counted> = log(2, 0);
-            assert_eq!(log.write_batch([census.make(0), census.make(1)]).unwrap(), 0..2);
+            assert_eq!(
+                log.write_batch([census.make(0), census.make(1)]).unwrap(),
+                0..2
+            );
             let other = {
                 let log = log.clone();
                 let payload = census.make(3);
@@ -150,7 +159,10 @@ fn install_waits_for_laggard_before_purge() {
                 let log = log.clone();
                 thread::spawn(move || {
                     let r = log.read(0).map(|rec| rec.data.id);
-                    assert!(matches!(r, Ok(_) | Err(Error::FutureOffset) | Err(Error::OutOfRange)), "{r:?}");
+                    assert!(
+                        matches!(r, Ok(_) | Err(Error::FutureOffset) | Err(Error::OutOfRange)),
+                        "{r:?}"
+                    );
                     r
                 })
             };
@@ -166,13 +178,23 @@ fn install_waits_for_laggard_before_purge() {
             assert_eq!(log.range(), Some((1, 1)));
             assert_eq!(log.read(0).unwrap_err(), Error::OutOfRange);
             assert_eq!(log.read(1).unwrap().data.id, got[1].1);
-            assert_eq!(census.live(got[0].1), 0, "the purged record was not dropped");
+            assert_eq!(
+                census.live(got[0].1),
+                0,
+                "the purged record was not dropped"
+            );
             seen.note(format!("main got {}", mine.0));
             seen.note(format!("reader {}", outcome(&r)));
         }
         census.assert_all_dropped();
     })
-    .assert_reached(&["main got 0", "main got 1", "reader Future", "reader Ok", "reader OutOfRange"]);
+    .assert_reached(&[
+        "main got 0",
+        "main got 1",
+        "reader Future",
+        "reader Ok",
+        "reader OutOfRange",
+    ]);
 }
 
 /// Two writers race to install the very first segment (segment size 2, both
@@ -247,7 +269,11 @@ fn reclaim_while_reader_pinned_no_use_after_free_no_leak() {
         }
         census.assert_all_dropped();
     })
-    .assert_reached(&["read Ok stream Ok", "read Ok stream OutOfRange", "read OutOfRange stream OutOfRange"]);
+    .assert_reached(&[
+        "read Ok stream Ok",
+        "read Ok stream OutOfRange",
+        "read OutOfRange stream OutOfRange",
+    ]);
 }
 
 /// A two-record batch (segment size 1, two history segments: the batch always
@@ -278,7 +304,10 @@ fn write_batch_across_segment_boundary_races_single_write() {
         let one = single.join().unwrap();
         let got = reader.join().unwrap();
         assert_eq!(batch.end - batch.start, 2);
-        assert!(batch == (0..2) && one == 2 || batch == (1..3) && one == 0, "{batch:?} {one}");
+        assert!(
+            batch == (0..2) && one == 2 || batch == (1..3) && one == 0,
+            "{batch:?} {one}"
+        );
         assert_eq!(log.range(), Some((0, 2)));
         let mut want = [0; 3];
         want[batch.start as usize] = 100;
@@ -286,7 +315,10 @@ fn write_batch_across_segment_boundary_races_single_write() {
         want[one as usize] = 200;
         for o in 0..3 {
             let rec = log.read(o).unwrap();
-            assert_eq!((rec.offset, rec.data, rec.created), (o, want[o as usize], T0));
+            assert_eq!(
+                (rec.offset, rec.data, rec.created),
+                (o, want[o as usize], T0)
+            );
         }
         for (i, rec) in got.iter().enumerate() {
             assert_eq!((rec.offset, rec.data), (i as u64, want[i]));
@@ -294,5 +326,12 @@ fn write_batch_across_segment_boundary_races_single_write() {
         seen.note(format!("batch at {}", batch.start));
         seen.note(format!("reader got {}", got.len()));
     })
-    .assert_reached(&["batch at 0", "batch at 1", "reader got 0", "reader got 1", "reader got 2", "reader got 3"]);
+    .assert_reached(&[
+        "batch at 0",
+        "batch at 1",
+        "reader got 0",
+        "reader got 1",
+        "reader got 2",
+        "reader got 3",
+    ]);
 }

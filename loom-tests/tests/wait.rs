@@ -36,9 +36,15 @@ fn park_vs_publish_no_lost_wakeup() {
         assert_eq!(log.write(42).unwrap(), 0);
         returned.store(true, Ordering::Relaxed);
         let before = reader.join().unwrap();
-        seen.note(format!("stream called {} the write returned", if before { "after" } else { "before" }));
+        seen.note(format!(
+            "stream called {} the write returned",
+            if before { "after" } else { "before" }
+        ));
     })
-    .assert_reached(&["stream called before the write returned", "stream called after the write returned"]);
+    .assert_reached(&[
+        "stream called before the write returned",
+        "stream called after the write returned",
+    ]);
 }
 
 /// A stream blocks in `next()` on an empty log; another thread closes the
@@ -50,7 +56,10 @@ fn close_wakes_parked_reader() {
         let reader = {
             let mut stream = log.stream(0);
             thread::spawn(move || {
-                assert!(stream.next().is_none(), "a closed empty log yielded something");
+                assert!(
+                    stream.next().is_none(),
+                    "a closed empty log yielded something"
+                );
                 assert!(stream.next().is_none());
                 assert_eq!(stream.try_next().unwrap_err(), Error::Closed);
             })
@@ -92,13 +101,25 @@ fn write_racing_close_lands_or_fails_and_stream_drains() {
         match &wrote {
             Ok(o) => {
                 assert_eq!(*o, 0);
-                assert_eq!(log.read(0).unwrap().data, 42, "a write that returned Ok is not readable");
-                assert_eq!(drained, [42], "the stream ended before draining a landed write");
+                assert_eq!(
+                    log.read(0).unwrap().data,
+                    42,
+                    "a write that returned Ok is not readable"
+                );
+                assert_eq!(
+                    drained,
+                    [42],
+                    "the stream ended before draining a landed write"
+                );
                 assert_eq!(log.range(), Some((0, 0)));
             }
             Err(e) => {
                 assert_eq!(*e, Error::Closed);
-                assert_eq!(log.read(0), Err(Error::FutureOffset), "a write that failed is readable");
+                assert_eq!(
+                    log.read(0),
+                    Err(Error::FutureOffset),
+                    "a write that failed is readable"
+                );
                 assert_eq!(drained, Vec::<u64>::new());
                 assert_eq!(log.range(), None);
             }

@@ -25,7 +25,13 @@ fn sum(w: u32, seq: u32, idx: u32, len: u32) -> u64 {
 
 impl Rec {
     fn new(w: u32, seq: u32, idx: u32, len: u32) -> Self {
-        Rec { w, seq, idx, len, check: sum(w, seq, idx, len) }
+        Rec {
+            w,
+            seq,
+            idx,
+            len,
+            check: sum(w, seq, idx, len),
+        }
     }
 }
 
@@ -101,7 +107,7 @@ fn check_run(s: Shape) -> Result<(), TestCaseError> {
                             runs.push(out.iter().map(|r| (r.offset, r.data)).collect::<Vec<_>>());
                         }
                         Err(Error::FutureOffset) if log.is_closed() => {
-                            if log.range().map_or(true, |r| r.1 < at) {
+                            if log.range().is_none_or(|r| r.1 < at) {
                                 return runs;
                             }
                         }
@@ -132,7 +138,8 @@ fn check_run(s: Shape) -> Result<(), TestCaseError> {
                 let mut seq = 0u32;
                 for n in sizes {
                     let n = n as u32;
-                    let recs: Vec<Rec> = (0..n).map(|i| Rec::new(w as u32, seq + i, i, n)).collect();
+                    let recs: Vec<Rec> =
+                        (0..n).map(|i| Rec::new(w as u32, seq + i, i, n)).collect();
                     let first = if n == 1 {
                         log.write(recs[0]).unwrap()
                     } else {

@@ -119,7 +119,11 @@ impl Model {
     }
     fn record(&self, rel: u64) -> Record<Vec<u8>> {
         let (data, created) = self.data[rel as usize].clone();
-        Record { offset: self.start + rel, created, data }
+        Record {
+            offset: self.start + rel,
+            created,
+            data,
+        }
     }
     fn read(&self, o: u64) -> Result<Record<Vec<u8>>, Error> {
         let rel = o.checked_sub(self.start).ok_or(Error::OutOfRange)?;
@@ -133,7 +137,10 @@ impl Model {
     }
     fn write(&mut self, d: Vec<u8>) -> Result<u64, Error> {
         if d.len() > MAX_BYTES {
-            return Err(Error::RecordTooLarge { len: d.len(), max: MAX_BYTES });
+            return Err(Error::RecordTooLarge {
+                len: d.len(),
+                max: MAX_BYTES,
+            });
         }
         if self.closed {
             return Err(Error::Closed);
@@ -143,10 +150,16 @@ impl Model {
     }
     fn write_batch(&mut self, b: Vec<Vec<u8>>) -> Result<std::ops::Range<u64>, Error> {
         if let Some(d) = b.iter().find(|d| d.len() > MAX_BYTES) {
-            return Err(Error::RecordTooLarge { len: d.len(), max: MAX_BYTES });
+            return Err(Error::RecordTooLarge {
+                len: d.len(),
+                max: MAX_BYTES,
+            });
         }
         if b.len() as u64 > self.capacity() {
-            return Err(Error::BatchTooLarge { len: b.len(), max: self.capacity() as usize });
+            return Err(Error::BatchTooLarge {
+                len: b.len(),
+                max: self.capacity() as usize,
+            });
         }
         if self.closed {
             return Err(Error::Closed);
@@ -242,7 +255,11 @@ fn run(start: u64, seg: usize, hist: usize, ops: Vec<Op>) -> Result<(), TestCase
             }
             Op::ReadBatch(p, max) => {
                 let o = m.abs(p);
-                let mut out = vec![Record { offset: 7, created: t0, data: vec![9] }];
+                let mut out = vec![Record {
+                    offset: 7,
+                    created: t0,
+                    data: vec![9],
+                }];
                 let got = log.read_batch(o, &mut out, max);
                 let want = m.read_batch(o, max);
                 match want {
@@ -267,7 +284,14 @@ fn run(start: u64, seg: usize, hist: usize, ops: Vec<Op>) -> Result<(), TestCase
             Op::NewStream(p) => {
                 if streams.len() < 4 {
                     let o = m.abs(p);
-                    streams.push((log.stream(o), ModelStream { pos: o, end: None, cancelled: false }));
+                    streams.push((
+                        log.stream(o),
+                        ModelStream {
+                            pos: o,
+                            end: None,
+                            cancelled: false,
+                        },
+                    ));
                 }
             }
             Op::TryNext(i) => {
@@ -347,6 +371,9 @@ proptest! {
 #[test]
 fn model_go_example() {
     // The Go library's example, through the model runner.
-    let ops = (0..50).map(|i| Op::Write(vec![i as u8])).chain([Op::Range]).collect();
+    let ops = (0..50)
+        .map(|i| Op::Write(vec![i as u8]))
+        .chain([Op::Range])
+        .collect();
     run(100, 10, 1, ops).unwrap();
 }

@@ -157,16 +157,17 @@ impl<T: Clone + Send + Sync + 'static> futures_core::Stream for AsyncStream<T> {
                 Ok(rel) => rel,
                 Err(e) => return Poll::Ready(this.item(Err(e))),
             };
+            let by_stamp = this.inner.by_stamp();
             let log = &this.inner.log.inner;
             let cancel = Some(&*this.inner.cancel);
-            let wait = match log.poll_ready(rel, cancel) {
+            let wait = match log.poll_ready(rel, by_stamp, cancel) {
                 Some(w) => w,
                 None => {
                     let id = log
                         .waiters
                         .reregister(this.waiter, Waiter::Task(cx.waker().clone()));
                     this.waiter = Some(id);
-                    match log.recheck_registered(rel, cancel) {
+                    match log.recheck_registered(rel, by_stamp, cancel) {
                         None => return Poll::Pending,
                         Some(w) => {
                             // Not going to sleep: leave no entry that would

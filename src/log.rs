@@ -335,19 +335,14 @@ impl<T: Send + Sync + 'static> Inner<T> {
     fn published_end(&self, from: u64) -> u64 {
         // Pinned: offsets at `from` and beyond may belong to other writers who
         // could see them covered and purged while we look.
-        let _guard = self.reclaimer.pin();
+        let guard = self.reclaimer.pin();
         let mut at = from;
         loop {
             let (k, i) = (at / self.cfg.seg_div, at % self.cfg.seg_div);
-            // Acquire: see the installed segment's contents.
-            let seg = self.ring_slot(k).ptr.load(Ordering::Acquire);
-            // SAFETY: pinned, so `seg` is not reclaimed while we look.
-            if seg.is_null() || unsafe { (*seg).index } != k {
+            let Installed::Current(seg) = self.segment_state(k, &guard) else {
                 return at;
-            }
-            // SAFETY: as above.
-            let slots = unsafe { &(*seg).slots };
-            for slot in &slots[i as usize..] {
+            };
+            for slot in &seg.slots[i as usize..] {
                 if !slot.is_published(at) {
                     return at;
                 }
@@ -419,19 +414,73 @@ impl<T: Send + Sync + 'static> Inner<T> {
         Ok(unsafe { slot.read(|e| self.record(rel, e)) })
     }
 
-    /// Segment `k` if it is still installed. The reference lives as long as
-    /// the guard.
+    /// Reads `rel` if its own slot stamp says it is published, without the
+    /// high-water mark: for an in-order reader that has read `rel - 1`, so
+    /// knows every offset below `rel` is published. It never loads the mark,
+    /// whose cache line the writers' compare-exchange owns: a caught-up stream
+    /// then shares only the slot's line with the writer, as in
+    /// crossbeam-channel or the disruptor.
     #[inline]
-    fn segment_for_read<'g>(&self, k: u64, _guard: &'g Guard<'_>) -> Option<&'g Segment<T>> {
+    pub(crate) fn read_stamped(&self, rel: u64) -> Result<Record<T>, Error>
+    where
+        T: Clone,
+    {
+        let guard = self.reclaimer.pin();
+        let (k, i) = (rel / self.cfg.seg_div, rel % self.cfg.seg_div);
+        match self.segment_state(k, &guard) {
+            Installed::Current(seg) => {
+                let slot = &seg.slots[i as usize];
+                if !slot.is_published(rel) {
+                    return Err(Error::FutureOffset);
+                }
+                // SAFETY: the stamp for `rel` was acquired just above, and the
+                // segment is held pinned.
+                Ok(unsafe { slot.read(|e| self.record(rel, e)) })
+            }
+            Installed::NotYet => Err(Error::FutureOffset),
+            Installed::Purged => Err(Error::OutOfRange),
+        }
+    }
+
+    /// Whether a `read_stamped(rel)` would not return `FutureOffset`.
+    fn stamped(&self, rel: u64) -> bool {
+        let guard = self.reclaimer.pin();
+        let (k, i) = (rel / self.cfg.seg_div, rel % self.cfg.seg_div);
+        match self.segment_state(k, &guard) {
+            Installed::Current(seg) => seg.slots[i as usize].is_published(rel),
+            Installed::NotYet => false,
+            Installed::Purged => true,
+        }
+    }
+
+    /// Which incarnation of ring place `k % (H + 1)` is installed.
+    #[inline]
+    fn segment_state<'g>(&self, k: u64, _guard: &'g Guard<'_>) -> Installed<'g, T> {
         // Acquire: see the segment's contents as installed.
         let p = self.ring_slot(k).ptr.load(Ordering::Acquire);
         if p.is_null() {
-            return None;
+            return Installed::NotYet;
         }
         // SAFETY: loaded while pinned by `_guard`: not reclaimed before it drops.
         let seg = unsafe { &*p };
-        // The ring place is reused: a different index means `k` was purged.
-        (seg.index == k).then_some(seg)
+        // A place only moves to higher indices (segment.rs).
+        match seg.index.cmp(&k) {
+            std::cmp::Ordering::Equal => Installed::Current(seg),
+            std::cmp::Ordering::Less => Installed::NotYet,
+            std::cmp::Ordering::Greater => Installed::Purged,
+        }
+    }
+
+    /// Segment `k` if it is still installed. The reference lives as long as
+    /// the guard.
+    #[inline]
+    fn segment_for_read<'g>(&self, k: u64, guard: &'g Guard<'_>) -> Option<&'g Segment<T>> {
+        // Below the mark, segment `k` was installed, so any other index means
+        // it was purged (the ring place is reused).
+        match self.segment_state(k, guard) {
+            Installed::Current(seg) => Some(seg),
+            Installed::NotYet | Installed::Purged => None,
+        }
     }
 
     fn record(&self, rel: u64, e: &Entry<T>) -> Record<T>
@@ -492,19 +541,38 @@ impl<T: Send + Sync + 'static> Inner<T> {
         None
     }
 
-    /// Whether `rel` is published, or why it never will be for this waiter.
+    /// Whether a read of `rel` would not return `FutureOffset` (judged by the
+    /// slot's stamp if `by_stamp`, see `read_stamped`, else by the mark), or
+    /// why it never will for this waiter.
     #[inline]
-    pub(crate) fn poll_ready(&self, rel: u64, cancel: Option<&AtomicBool>) -> Option<Wait> {
-        if self.high_water() > rel {
+    pub(crate) fn poll_ready(
+        &self,
+        rel: u64,
+        by_stamp: bool,
+        cancel: Option<&AtomicBool>,
+    ) -> Option<Wait> {
+        let ready = if by_stamp {
+            self.stamped(rel)
+        } else {
+            self.high_water() > rel
+        };
+        if ready {
             return Some(Wait::Ready);
         }
         self.check_done(rel, cancel)
     }
 
     /// The sleeper's half of the handshake in wait.rs, after it registered:
-    /// re-reads the mark with an RMW and re-checks close and cancel.
-    pub(crate) fn recheck_registered(&self, rel: u64, cancel: Option<&AtomicBool>) -> Option<Wait> {
-        if self.high_water.fetch_add(0, Ordering::AcqRel) > rel {
+    /// re-reads the mark with an RMW and re-checks close and cancel. (A stamp
+    /// already published while the mark lags is caught too; if it is
+    /// published later, the writer that then moves the mark wakes us.)
+    pub(crate) fn recheck_registered(
+        &self,
+        rel: u64,
+        by_stamp: bool,
+        cancel: Option<&AtomicBool>,
+    ) -> Option<Wait> {
+        if self.high_water.fetch_add(0, Ordering::AcqRel) > rel || (by_stamp && self.stamped(rel)) {
             return Some(Wait::Ready);
         }
         self.check_done(rel, cancel)
@@ -515,12 +583,13 @@ impl<T: Send + Sync + 'static> Inner<T> {
     pub(crate) fn wait_for(
         &self,
         rel: u64,
+        by_stamp: bool,
         cancel: Option<&AtomicBool>,
         deadline: Option<Instant>,
     ) -> Wait {
         let backoff = Backoff::new();
         loop {
-            if let Some(w) = self.poll_ready(rel, cancel) {
+            if let Some(w) = self.poll_ready(rel, by_stamp, cancel) {
                 return w;
             }
             if !backoff.is_completed() {
@@ -535,7 +604,7 @@ impl<T: Send + Sync + 'static> Inner<T> {
                 None => None,
             };
             let id = self.waiters.register(Waiter::Thread(current()));
-            let ready = self.recheck_registered(rel, cancel);
+            let ready = self.recheck_registered(rel, by_stamp, cancel);
             if ready.is_none() {
                 match timeout {
                     Some(t) => park_timeout(t),
@@ -548,6 +617,16 @@ impl<T: Send + Sync + 'static> Inner<T> {
             }
         }
     }
+}
+
+/// Which segment a ring place holds, relative to the one wanted.
+enum Installed<'g, T> {
+    /// The wanted segment.
+    Current(&'g Segment<T>),
+    /// An older one, or none: the wanted segment is not installed yet.
+    NotYet,
+    /// A newer one: the wanted segment was purged.
+    Purged,
 }
 
 impl<T> Drop for Inner<T> {

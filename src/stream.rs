@@ -28,6 +28,10 @@ pub struct Stream<T> {
     /// A high-water mark (relative) loaded earlier: offsets below it need no
     /// new load.
     cached_hw: u64,
+    /// Whether this stream has read the record before `pos`, so that every
+    /// offset below `pos` is known published and the next one may be judged
+    /// by its own slot stamp (`Inner::read_stamped`) instead of the mark.
+    contiguous: bool,
     pub(crate) cancel: Arc<AtomicBool>,
     /// Why the stream ended, once it has.
     end: Option<Error>,
@@ -90,6 +94,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
             log,
             pos: start,
             cached_hw: 0,
+            contiguous: false,
             cancel: Arc::new(AtomicBool::new(false)),
             end: None,
         }
@@ -122,7 +127,11 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         match self.step() {
             Err(Error::FutureOffset) => {
                 let rel = self.rel()?;
-                match self.log.inner.poll_ready(rel, Some(&self.cancel)) {
+                match self
+                    .log
+                    .inner
+                    .poll_ready(rel, self.contiguous, Some(&self.cancel))
+                {
                     Some(Wait::Ready) => self.try_next(),
                     Some(w) => Err(self.finish(w)),
                     None => Err(Error::FutureOffset),
@@ -150,7 +159,11 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
                 r => return r,
             }
             let rel = self.rel()?;
-            match self.log.inner.wait_for(rel, Some(&self.cancel), deadline) {
+            match self
+                .log
+                .inner
+                .wait_for(rel, self.contiguous, Some(&self.cancel), deadline)
+            {
                 Wait::Ready => continue,
                 Wait::TimedOut => return Err(Error::Timeout),
                 w => return Err(self.finish(w)),
@@ -168,17 +181,27 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
             return Err(self.finish(Wait::Cancelled));
         }
         let rel = self.rel()?;
-        if rel >= self.cached_hw {
-            self.cached_hw = self.log.inner.high_water();
+        let inner = &self.log.inner;
+        let read = if rel < self.cached_hw {
+            inner.read_published(rel)
+        } else if self.contiguous {
+            // Caught up: look at the slot, not at the writers' mark.
+            inner.read_stamped(rel)
+        } else {
+            // First read: only the mark says that nothing before is missing.
+            self.cached_hw = inner.high_water();
             if rel >= self.cached_hw {
                 return Err(Error::FutureOffset);
             }
-        }
-        match self.log.inner.read_published(rel) {
+            inner.read_published(rel)
+        };
+        match read {
             Ok(r) => {
                 self.pos += 1;
+                self.contiguous = true;
                 Ok(r)
             }
+            Err(Error::FutureOffset) => Err(Error::FutureOffset),
             Err(e) => Err(self.end_with(e)),
         }
     }
@@ -198,6 +221,11 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     fn end_with(&mut self, e: Error) -> Error {
         self.end = Some(e.clone());
         e
+    }
+
+    /// Whether readiness is judged by slot stamps (see `contiguous`).
+    pub(crate) fn by_stamp(&self) -> bool {
+        self.contiguous
     }
 
     /// Whether the stream has ended (and the error that ended it).

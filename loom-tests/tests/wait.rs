@@ -147,3 +147,87 @@ fn cancel_wakes_parked_reader() {
         reader.join().unwrap();
     });
 }
+
+/// A stream that has already read offset 0 judges offset 1 by its slot stamp
+/// (it never loads the high-water mark while records flow) and parks on it.
+/// Segment size 1, so offset 1 also needs its segment installed: the stream
+/// may find the place still holding segment 0 (not yet), or the new segment
+/// with the stamp unpublished. Either way the write wakes it, and it gets the
+/// whole record.
+#[test]
+fn stamp_path_park_vs_publish_no_lost_wakeup() {
+    explore(|seen| {
+        let log = log::<u64>(1, 1);
+        assert_eq!(log.write(41).unwrap(), 0);
+        let reader = {
+            let mut stream = log.stream(0);
+            thread::spawn(move || {
+                let first = stream.next().expect("stream ended").expect("error");
+                assert_eq!((first.offset, first.data), (0, 41));
+                let rec = stream.next().expect("stream ended").expect("error");
+                assert_eq!((rec.offset, rec.data, rec.created), (1, 42, T0));
+                assert_eq!(stream.try_next().unwrap_err(), Error::FutureOffset);
+            })
+        };
+        assert_eq!(log.write(42).unwrap(), 1);
+        reader.join().unwrap();
+        seen.note("done");
+    })
+    .assert_reached(&["done"]);
+}
+
+/// A caught-up stream (history 0, segment size 1) reads by stamp while the
+/// writer moves two segments on: it gets each record whole, in order, or,
+/// if the segment holding its next offset was already purged, one
+/// `OutOfRange` and then `None`: never another offset's data, never a gap.
+/// (Segment 2 is never purged here, so a stream that read 0 and 1 reads 2.)
+#[test]
+fn stamp_path_read_racing_purge() {
+    explore(|seen| {
+        let log = log::<u64>(1, 0);
+        assert_eq!(log.write(100).unwrap(), 0);
+        let reader = {
+            let mut stream = log.stream(0);
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                loop {
+                    match stream.try_next() {
+                        Ok(r) => {
+                            assert_eq!(r.data, 100 + r.offset, "another offset's data");
+                            got.push(r.offset);
+                        }
+                        Err(Error::FutureOffset) => {
+                            if got.len() == 3 {
+                                break "all";
+                            }
+                            thread::yield_now();
+                        }
+                        Err(Error::OutOfRange) => {
+                            assert!(stream.next().is_none());
+                            break "out of range";
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                .to_string()
+                    + &format!(" {got:?}")
+            })
+        };
+        log.write(101).unwrap();
+        log.write(102).unwrap();
+        let outcome = reader.join().unwrap();
+        // Offsets seen are a gapless prefix starting at 0.
+        assert!(
+            [
+                "all [0, 1, 2]",
+                "out of range [0]",
+                "out of range [0, 1]",
+                "out of range []"
+            ]
+            .contains(&outcome.as_str()),
+            "{outcome}"
+        );
+        seen.note(outcome);
+    })
+    .assert_reached(&["all [0, 1, 2]", "out of range [0]", "out of range []"]);
+}

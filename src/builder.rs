@@ -1,6 +1,6 @@
 //! Configuring a log, and checking the configuration.
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, CoarseClock};
 use crate::{Error, Log, Offset};
 use std::fmt;
 use std::marker::PhantomData;
@@ -108,7 +108,7 @@ impl<T> Default for Builder<T> {
             start: 0,
             segment_size: DEFAULT_SEGMENT_SIZE,
             history: DEFAULT_HISTORY_SEGMENTS,
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(CoarseClock),
             max_record: None,
             _t: PhantomData,
         }
@@ -137,7 +137,9 @@ impl<T> Builder<T> {
         self
     }
 
-    /// The clock that stamps records' `created` time (default [`SystemClock`]).
+    /// The clock that stamps records' `created` time (default
+    /// [`CoarseClock`](crate::clock::CoarseClock): millisecond-scale resolution;
+    /// use [`SystemClock`](crate::clock::SystemClock) for nanoseconds).
     pub fn clock<C: Clock>(mut self, c: C) -> Self {
         self.clock = Arc::new(c);
         self

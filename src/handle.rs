@@ -112,7 +112,7 @@ impl<T: Clone + Send + Sync + 'static> fmt::Debug for Log<T> {
 
 impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// A log with the defaults: start offset 0, segments of 1024 records, one
-    /// history segment, the system clock.
+    /// history segment, the coarse wall clock ([`CoarseClock`](crate::clock::CoarseClock)).
     pub fn new() -> Log<T> {
         Builder::default()
             .build()

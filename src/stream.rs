@@ -224,6 +224,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     }
 
     /// Whether readiness is judged by slot stamps (see `contiguous`).
+    #[cfg(feature = "async")]
     pub(crate) fn by_stamp(&self) -> bool {
         self.contiguous
     }

@@ -7,7 +7,7 @@
 mod support;
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use memlog::clock::ManualClock;
+use memlog::clock::{ManualClock, SystemClock};
 use memlog::Log;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
@@ -16,12 +16,23 @@ use support::Payload;
 
 const SEGMENT: usize = 1000;
 
-fn memlog_log<T: Payload>(free_clock: bool) -> Log<T> {
+/// Which clock stamps memlog's records.
+#[derive(Clone, Copy)]
+enum Stamp {
+    /// The default, `CoarseClock` (kernel tick, ~6 ns).
+    Default,
+    /// `SystemClock`, the same `SystemTime::now` the lock-based port pays.
+    System,
+    /// `ManualClock`: no clock read.
+    Free,
+}
+
+fn memlog_log<T: Payload>(stamp: Stamp) -> Log<T> {
     let b = Log::builder().segment_size(SEGMENT).history_segments(1);
-    let b = if free_clock {
-        b.clock(ManualClock::new(UNIX_EPOCH))
-    } else {
-        b
+    let b = match stamp {
+        Stamp::Default => b,
+        Stamp::System => b.clock(SystemClock),
+        Stamp::Free => b.clock(ManualClock::new(UNIX_EPOCH)),
     };
     b.build().expect("valid config")
 }
@@ -53,24 +64,20 @@ fn write_1t_for<T: Payload>(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     let name = T::NAME;
 
-    let log = memlog_log::<T>(false);
     let mut i = 0u64;
-    g.bench_function(BenchmarkId::new("memlog", name), |b| {
-        b.iter(|| {
-            i += 1;
-            log.write(T::make(i)).unwrap()
-        })
-    });
-    drop(log);
-
-    let log = memlog_log::<T>(true);
-    g.bench_function(BenchmarkId::new("memlog_free_clock", name), |b| {
-        b.iter(|| {
-            i += 1;
-            log.write(T::make(i)).unwrap()
-        })
-    });
-    drop(log);
+    for (id, stamp) in [
+        ("memlog", Stamp::Default),
+        ("memlog_system_clock", Stamp::System),
+        ("memlog_free_clock", Stamp::Free),
+    ] {
+        let log = memlog_log::<T>(stamp);
+        g.bench_function(BenchmarkId::new(id, name), |b| {
+            b.iter(|| {
+                i += 1;
+                log.write(T::make(i)).unwrap()
+            })
+        });
+    }
 
     let mut base = Baseline::<T>::new();
     g.bench_function(BenchmarkId::new("baseline_fetch_add_store", name), |b| {
@@ -112,7 +119,7 @@ fn write_batch_for<T: Payload>(c: &mut Criterion) {
     let name = T::NAME;
     let mut i = 0u64;
 
-    let log = memlog_log::<T>(false);
+    let log = memlog_log::<T>(Stamp::Default);
     g.bench_function(BenchmarkId::new("memlog", name), |b| {
         b.iter(|| {
             i += N;

@@ -66,6 +66,10 @@ impl<T> fmt::Debug for AsyncStream<T> {
     }
 }
 
+// Nothing in an `AsyncStream` is structurally pinned: `poll_next` only ever
+// takes `&mut Self`, so moving it between polls is fine, whatever `T` is.
+impl<T> Unpin for AsyncStream<T> {}
+
 impl<T: Clone + Send + Sync + 'static> From<Stream<T>> for AsyncStream<T> {
     fn from(inner: Stream<T>) -> Self {
         AsyncStream {

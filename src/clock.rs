@@ -51,7 +51,10 @@ impl CoarseClock {
     pub fn resolution() -> Duration {
         #[cfg(target_os = "linux")]
         {
-            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
             // SAFETY: `ts` is a valid, writable timespec for the call.
             if unsafe { libc::clock_getres(libc::CLOCK_REALTIME_COARSE, &mut ts) } == 0 {
                 return Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
@@ -66,7 +69,10 @@ impl Clock for CoarseClock {
     fn now(&self) -> SystemTime {
         #[cfg(target_os = "linux")]
         {
-            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
             // SAFETY: `ts` is a valid, writable timespec for the call.
             let ok = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } == 0;
             if ok && ts.tv_sec >= 0 {

@@ -268,13 +268,33 @@ fn stream_falls_behind() {
     let mut s = log.stream(0);
     assert_eq!(s.next().unwrap().unwrap().data, 0);
     assert_eq!(s.next().unwrap().unwrap().data, 1);
-    // The writer runs ahead: segment 0 is purged.
+    // The writer runs ahead: segments 0 and 1 (offsets 0..8) are purged.
     for i in 6..20u64 {
+        log.write(i).unwrap();
+    }
+    assert_eq!(log.range(), Some((12, 19)));
+    // The stream had read 0..6 ahead (all that was written) before the
+    // purge: it yields those copies, gapless, then falls out of range at the
+    // first offset it had not read, 6.
+    for want in 2..6u64 {
+        assert_eq!(s.next().unwrap().unwrap().data, want);
+    }
+    assert_eq!(s.next(), Some(Err(Error::OutOfRange)));
+    assert_eq!(s.next(), None);
+    assert_eq!(s.position(), 6);
+}
+
+#[test]
+fn stream_falls_behind_before_reading() {
+    // A stream that has read nothing ahead gets OutOfRange at once.
+    let log = log_with(0, 4, 1);
+    let mut s = log.stream(0);
+    for i in 0..20u64 {
         log.write(i).unwrap();
     }
     assert_eq!(s.next(), Some(Err(Error::OutOfRange)));
     assert_eq!(s.next(), None);
-    assert_eq!(s.position(), 2);
+    assert_eq!(s.position(), 0);
 }
 
 // ------------------------------------------------------- read_batch

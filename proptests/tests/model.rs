@@ -93,7 +93,14 @@ struct ModelStream {
     pos: u64,
     end: Option<Error>,
     cancelled: bool,
+    /// Records read ahead: when empty, a stream takes every ready record
+    /// from `pos` on, up to `READ_AHEAD`, and yields them even if they are
+    /// purged before it gets to them.
+    ahead: std::collections::VecDeque<Record<Vec<u8>>>,
 }
+
+/// What a stream reads ahead at most (`memlog`'s `Stream` docs).
+const READ_AHEAD: u64 = 32;
 
 impl Model {
     fn n(&self) -> u64 {
@@ -196,25 +203,30 @@ impl Model {
         if s.cancelled {
             return end(s, Error::Cancelled);
         }
-        let Some(rel) = s.pos.checked_sub(self.start) else {
-            return end(s, Error::OutOfRange);
-        };
-        if rel >= self.n() {
-            if self.closed && rel >= self.closed_at {
-                return end(s, Error::Closed);
+        if s.ahead.is_empty() {
+            let Some(rel) = s.pos.checked_sub(self.start) else {
+                return end(s, Error::OutOfRange);
+            };
+            if rel >= self.n() {
+                if self.closed && rel >= self.closed_at {
+                    return end(s, Error::Closed);
+                }
+                return Err(Error::FutureOffset);
             }
-            return Err(Error::FutureOffset);
-        }
-        if rel < self.first() {
-            return end(s, Error::OutOfRange);
+            if rel < self.first() {
+                return end(s, Error::OutOfRange);
+            }
+            let to = self.n().min(rel + READ_AHEAD);
+            s.ahead.extend((rel..to).map(|r| self.record(r)));
         }
         s.pos += 1;
-        Ok(self.record(rel))
+        Ok(s.ahead.pop_front().expect("filled above"))
     }
     /// Whether a blocking `next()` would return at once.
     fn ready(&self, s: &ModelStream) -> bool {
         s.end.is_some()
             || s.cancelled
+            || !s.ahead.is_empty()
             || s.pos < self.start
             || s.pos - self.start < self.n()
             || self.closed
@@ -290,6 +302,7 @@ fn run(start: u64, seg: usize, hist: usize, ops: Vec<Op>) -> Result<(), TestCase
                             pos: o,
                             end: None,
                             cancelled: false,
+                            ahead: Default::default(),
                         },
                     ));
                 }

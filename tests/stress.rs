@@ -96,6 +96,17 @@ fn write_all(log: &Log<Rec>, w: u32, k: u32, max_batch: u32, polite: bool) -> Ve
     writes
 }
 
+/// Runs `writers` threads of `write_all` to completion; each one's writes.
+fn run_writers(log: &Log<Rec>, writers: u32, k: u32, polite: bool) -> Vec<Vec<(u64, u32)>> {
+    let handles: Vec<_> = (0..writers)
+        .map(|w| {
+            let log = log.clone();
+            thread::spawn(move || write_all(&log, w, k, 16, polite))
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
 /// What a reader checks on each record; counts checks.
 struct Checker {
     next_offset: u64,
@@ -208,16 +219,7 @@ fn stress_full_retention() {
             })
         })
         .collect();
-    let writer_handles: Vec<_> = (0..writers)
-        .map(|w| {
-            let log = log.clone();
-            thread::spawn(move || write_all(&log, w, k, 16, false))
-        })
-        .collect();
-    let all: Vec<_> = writer_handles
-        .into_iter()
-        .map(|h| h.join().unwrap())
-        .collect();
+    let all = run_writers(&log, writers, k, false);
     assert_eq!(log.next_offset(), total);
     log.close();
     assert_eq!(log.write(Rec::new(0, 0, 0, 1)), Err(Error::Closed));
@@ -313,16 +315,7 @@ fn stress_small_retention() {
             })
         })
         .collect();
-    let writer_handles: Vec<_> = (0..writers)
-        .map(|w| {
-            let log = log.clone();
-            thread::spawn(move || write_all(&log, w, k, 16, true))
-        })
-        .collect();
-    let all: Vec<_> = writer_handles
-        .into_iter()
-        .map(|h| h.join().unwrap())
-        .collect();
+    let all = run_writers(&log, writers, k, true);
     log.close();
     let mut checks = 0;
     let mut complete = 0;
@@ -406,16 +399,7 @@ fn stress_read_batch_pollers() {
             })
         })
         .collect();
-    let writer_handles: Vec<_> = (0..writers)
-        .map(|w| {
-            let log = log.clone();
-            thread::spawn(move || write_all(&log, w, k, 16, true))
-        })
-        .collect();
-    let all: Vec<_> = writer_handles
-        .into_iter()
-        .map(|h| h.join().unwrap())
-        .collect();
+    let all = run_writers(&log, writers, k, true);
     log.close();
     let mut checks = 0;
     for h in pollers {

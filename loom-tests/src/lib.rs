@@ -7,9 +7,9 @@
 //! - [`Counted`]: a payload that counts its live instances per id, so a model
 //!   can assert that every record (and every clone a reader took) was dropped
 //!   exactly once: no leak, no double drop.
-//! - [`model`]: `loom::model` with a default preemption bound of 2 when
+//! - `model`: `loom::model` with a default preemption bound of 2 when
 //!   `LOOM_MAX_PREEMPTIONS` is not set, so that a plain run terminates.
-//! - [`explore`] and [`Seen`]: a model that notes which outcomes its
+//! - `explore` and `Seen`: a model that notes which outcomes its
 //!   iterations reached, so the test can assert that loom really explored
 //!   both sides of the race it is named after. Loom's DPOR keeps only the last
 //!   access per atomic, so a load that is followed by another thread's load
@@ -155,7 +155,7 @@ impl Seen {
     }
 }
 
-/// [`model`], handing each iteration a [`Seen`] shared by all of them, which
+/// `model`, handing each iteration a `Seen` shared by all of them, which
 /// is returned for coverage assertions.
 #[cfg(loom)]
 pub fn explore<F: Fn(&Seen) + Sync + Send + 'static>(f: F) -> Seen {

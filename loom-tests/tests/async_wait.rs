@@ -1,0 +1,81 @@
+#![cfg(loom)]
+//! The async side of the wait/wake handshake: an `AsyncStream` that returned
+//! `Pending` is woken by the publish, close or cancel that concerns it, with
+//! a writer on another thread. `loom::future::block_on` fails the model when
+//! the future stays pending with nobody left to wake it, so a lost wake-up
+//! fails in some schedule. After each model the stream is dropped and the
+//! log must hold no waiter entry.
+
+use futures_util::StreamExt;
+use loom::thread;
+use memlog::{Error, Log};
+use memlog_loom_tests::{log, model};
+
+/// A task waits for offset 0 (judged by the high-water mark: its first read).
+#[test]
+fn async_first_record_wakes_pending_task() {
+    model(|| {
+        let log: Log<u32> = log(2, 1);
+        let mut s = log.stream_async(0);
+        let w = log.clone();
+        let t = thread::spawn(move || {
+            w.write(7).unwrap();
+        });
+        let r = loom::future::block_on(s.next());
+        assert_eq!(r.unwrap().unwrap().data, 7);
+        t.join().unwrap();
+        drop(s);
+        assert_eq!(log.waiter_count(), 0);
+    });
+}
+
+/// A task that has read offset 0 waits for offset 1, judged by its slot's
+/// stamp (segment size 1: offset 1 also needs a new segment installed).
+#[test]
+fn async_stamp_path_wakes_pending_task() {
+    model(|| {
+        let log: Log<u32> = log(1, 1);
+        log.write(6).unwrap();
+        let mut s = log.stream_async(0);
+        assert_eq!(loom::future::block_on(s.next()).unwrap().unwrap().data, 6);
+        let w = log.clone();
+        let t = thread::spawn(move || {
+            w.write(7).unwrap();
+        });
+        let r = loom::future::block_on(s.next());
+        assert_eq!(r.unwrap().unwrap().data, 7);
+        t.join().unwrap();
+        drop(s);
+        assert_eq!(log.waiter_count(), 0);
+    });
+}
+
+/// Close wakes a pending task, which ends.
+#[test]
+fn async_close_wakes_pending_task() {
+    model(|| {
+        let log: Log<u32> = log(2, 1);
+        let mut s = log.stream_async(0);
+        let w = log.clone();
+        let t = thread::spawn(move || w.close());
+        assert!(loom::future::block_on(s.next()).is_none());
+        t.join().unwrap();
+        assert_eq!(log.waiter_count(), 0);
+    });
+}
+
+/// Cancel wakes a pending task: `Cancelled` once, then the end.
+#[test]
+fn async_cancel_wakes_pending_task() {
+    model(|| {
+        let log: Log<u32> = log(2, 1);
+        let mut s = log.stream_async(0);
+        let c = s.canceller();
+        let t = thread::spawn(move || c.cancel());
+        let r = loom::future::block_on(s.next());
+        assert_eq!(r.unwrap().unwrap_err(), Error::Cancelled);
+        assert!(loom::future::block_on(s.next()).is_none());
+        t.join().unwrap();
+        assert_eq!(log.waiter_count(), 0);
+    });
+}

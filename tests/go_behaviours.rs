@@ -712,3 +712,28 @@ fn next_offset_after_close_is_the_end_of_what_was_written() {
     );
     assert_eq!(log.range(), Some((10, 14)));
 }
+
+#[test]
+fn stream_started_far_in_the_future_waits_for_its_offset() {
+    // Small segments and little history: by the time offset 1000 is written,
+    // hundreds of segments were installed and purged under the waiting stream.
+    let log = log_with(0, 4, 1);
+    let mut s = log.stream(1_000);
+    assert_eq!(s.try_next(), Err(Error::FutureOffset));
+    let reader = thread::spawn(move || {
+        let r = s.next().expect("not ended").expect("no error");
+        (r.offset, r.data, s.try_next())
+    });
+    for i in 0..=1_000u64 {
+        log.write(i * 3).unwrap();
+    }
+    let (offset, data, after) = reader.join().unwrap();
+    assert_eq!((offset, data), (1_000, 3_000));
+    assert_eq!(after, Err(Error::FutureOffset));
+
+    // Beyond anything that will be written: it waits until the log closes.
+    let mut far = log.stream(u64::MAX - 1);
+    assert_eq!(far.try_next(), Err(Error::FutureOffset));
+    log.close();
+    assert_eq!(far.next(), None);
+}

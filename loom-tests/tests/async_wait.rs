@@ -8,24 +8,30 @@
 
 use futures_util::StreamExt;
 use loom::thread;
-use memlog::{Error, Log};
+use memlog::{AsyncStream, Error, Log};
 use memlog_loom_tests::{log, model};
+
+/// Another thread writes 7 while the task waits on `s`: the task gets it,
+/// and once `s` is dropped no waiter entry is left.
+fn a_write_wakes(log: Log<u32>, mut s: AsyncStream<u32>) {
+    let w = log.clone();
+    let t = thread::spawn(move || {
+        w.write(7).unwrap();
+    });
+    let r = loom::future::block_on(s.next());
+    assert_eq!(r.unwrap().unwrap().data, 7);
+    t.join().unwrap();
+    drop(s);
+    assert_eq!(log.waiter_count(), 0);
+}
 
 /// A task waits for offset 0 (judged by the high-water mark: its first read).
 #[test]
 fn async_first_record_wakes_pending_task() {
     model(|| {
         let log: Log<u32> = log(2, 1);
-        let mut s = log.stream_async(0);
-        let w = log.clone();
-        let t = thread::spawn(move || {
-            w.write(7).unwrap();
-        });
-        let r = loom::future::block_on(s.next());
-        assert_eq!(r.unwrap().unwrap().data, 7);
-        t.join().unwrap();
-        drop(s);
-        assert_eq!(log.waiter_count(), 0);
+        let s = log.stream_async(0);
+        a_write_wakes(log, s);
     });
 }
 
@@ -38,15 +44,7 @@ fn async_stamp_path_wakes_pending_task() {
         log.write(6).unwrap();
         let mut s = log.stream_async(0);
         assert_eq!(loom::future::block_on(s.next()).unwrap().unwrap().data, 6);
-        let w = log.clone();
-        let t = thread::spawn(move || {
-            w.write(7).unwrap();
-        });
-        let r = loom::future::block_on(s.next());
-        assert_eq!(r.unwrap().unwrap().data, 7);
-        t.join().unwrap();
-        drop(s);
-        assert_eq!(log.waiter_count(), 0);
+        a_write_wakes(log, s);
     });
 }
 

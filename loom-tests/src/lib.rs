@@ -164,3 +164,13 @@ pub fn explore<F: Fn(&Seen) + Sync + Send + 'static>(f: F) -> Seen {
     model(move || f(&s));
     seen
 }
+
+/// A read's result as a short name, for `Seen::note`.
+pub fn outcome<T>(r: &Result<T, memlog::Error>) -> &'static str {
+    match r {
+        Ok(_) => "Ok",
+        Err(memlog::Error::FutureOffset) => "Future",
+        Err(memlog::Error::OutOfRange) => "OutOfRange",
+        Err(_) => "other",
+    }
+}

@@ -11,17 +11,8 @@
 
 use loom::thread;
 use memlog::{Error, Record};
-use memlog_loom_tests::{explore, log, T0};
+use memlog_loom_tests::{explore, log, outcome, T0};
 use std::sync::{Arc, Mutex};
-
-fn outcome<T>(r: &Result<T, Error>) -> &'static str {
-    match r {
-        Ok(_) => "Ok",
-        Err(Error::FutureOffset) => "Future",
-        Err(Error::OutOfRange) => "OutOfRange",
-        Err(_) => "other",
-    }
-}
 
 /// One writer, one reader of offset 0: the reader gets `FutureOffset` or the
 /// whole record (offset, time and payload), never a partial one (a read of the

@@ -12,21 +12,12 @@
 
 use loom::thread;
 use memlog::{Error, Log, Record};
-use memlog_loom_tests::{explore, log, Census, Counted, T0};
+use memlog_loom_tests::{explore, log, outcome, Census, Counted, T0};
 
 /// Payload for offset `o` in models with `u64` data: never equal to another
 /// offset's, so reading the wrong segment's slot would show.
 fn val(o: u64) -> u64 {
     1000 + o
-}
-
-fn outcome<T>(r: &Result<T, Error>) -> &'static str {
-    match r {
-        Ok(_) => "Ok",
-        Err(Error::FutureOffset) => "Future",
-        Err(Error::OutOfRange) => "OutOfRange",
-        Err(_) => "other",
-    }
 }
 
 /// Segment size 1, no history: every write purges the previous segment, and

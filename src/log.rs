@@ -100,6 +100,12 @@ impl<T: Send + Sync + 'static> Inner<T> {
         &self.ring[(k % self.cfg.ring_div) as usize]
     }
 
+    /// `(segment, slot)` of relative offset `rel`.
+    #[inline]
+    fn split(&self, rel: u64) -> (u64, u64) {
+        strength_reduce::StrengthReducedU64::div_rem(rel, self.cfg.seg_div)
+    }
+
     /// Base relative offset of segment `k`.
     #[inline]
     fn base(&self, k: u64) -> u64 {
@@ -124,7 +130,7 @@ impl<T: Send + Sync + 'static> Inner<T> {
     /// the hot path of `Log::write`.
     #[inline]
     pub(crate) fn publish_one(&self, rel: u64, entry: Entry<T>) {
-        let (k, i) = (rel / self.cfg.seg_div, rel % self.cfg.seg_div);
+        let (k, i) = self.split(rel);
         let seg = self.segment_for_write(k);
         // SAFETY: as in `publish_claimed`; `i < segment_size == slots.len()`.
         unsafe {
@@ -140,7 +146,7 @@ impl<T: Send + Sync + 'static> Inner<T> {
         let mut entries = entries.peekable();
         let mut at = rel;
         while entries.peek().is_some() {
-            let (k, mut i) = (at / self.cfg.seg_div, at % self.cfg.seg_div);
+            let (k, mut i) = self.split(at);
             let seg = self.segment_for_write(k);
             let from = at;
             while i < self.cfg.segment_size {
@@ -339,7 +345,7 @@ impl<T: Send + Sync + 'static> Inner<T> {
         let guard = self.reclaimer.pin();
         let mut at = from;
         loop {
-            let (k, i) = (at / self.cfg.seg_div, at % self.cfg.seg_div);
+            let (k, i) = self.split(at);
             let Installed::Current(seg) = self.segment_state(k, &guard) else {
                 return at;
             };
@@ -406,7 +412,7 @@ impl<T: Send + Sync + 'static> Inner<T> {
         T: Clone,
     {
         let guard = self.reclaimer.pin();
-        let (k, i) = (rel / self.cfg.seg_div, rel % self.cfg.seg_div);
+        let (k, i) = self.split(rel);
         let seg = self.segment_for_read(k, &guard).ok_or(Error::OutOfRange)?;
         let slot = &seg.slots[i as usize];
         debug_assert!(slot.is_published(rel));
@@ -442,7 +448,7 @@ impl<T: Send + Sync + 'static> Inner<T> {
         let end = rel.saturating_add(max as u64);
         let mut at = rel;
         'segments: while at < end {
-            let (k, i) = (at / self.cfg.seg_div, at % self.cfg.seg_div);
+            let (k, i) = self.split(at);
             let seg = match self.segment_state(k, &guard) {
                 Installed::Current(seg) => seg,
                 Installed::NotYet => break,
@@ -482,7 +488,7 @@ impl<T: Send + Sync + 'static> Inner<T> {
     /// would not return `FutureOffset`.
     fn stamped(&self, rel: u64) -> bool {
         let guard = self.reclaimer.pin();
-        let (k, i) = (rel / self.cfg.seg_div, rel % self.cfg.seg_div);
+        let (k, i) = self.split(rel);
         match self.segment_state(k, &guard) {
             Installed::Current(seg) => seg.slots[i as usize].is_published(rel),
             Installed::NotYet => false,
@@ -546,7 +552,7 @@ impl<T: Send + Sync + 'static> Inner<T> {
         let guard = self.reclaimer.pin();
         let mut at = rel;
         while at < end {
-            let (k, i) = (at / self.cfg.seg_div, at % self.cfg.seg_div);
+            let (k, i) = self.split(at);
             let Some(seg) = self.segment_for_read(k, &guard) else {
                 if at == rel {
                     return Err(Error::OutOfRange);

@@ -37,7 +37,11 @@ pub enum Error {
     /// A batch is longer than the log retains, so it would purge itself;
     /// nothing was written.
     BatchTooLarge {
-        /// The batch's length in records.
+        /// The batch's length in records, as far as it is known: the log
+        /// stops pulling the batch's iterator one record past `max`, so this
+        /// is what it pulled plus the iterator's lower size bound for the
+        /// rest (exact for a `Vec` or a range; `usize::MAX` for an endless
+        /// range).
         len: usize,
         /// What the log retains: `segment_size * (history_segments + 1)`.
         max: usize,

@@ -149,8 +149,30 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// written.
     #[inline]
     pub fn write(&self, data: T) -> Result<Offset, Error> {
-        self.check_size(&data)?;
         let created = self.inner.cfg.clock.now();
+        self.write_timed(created, data)
+    }
+
+    /// Appends a record whose `created` time is given instead of read from
+    /// the log's clock, and returns its offset: for a replicator that copies
+    /// records from another log and keeps their original times (as
+    /// `memlog-jetstream`'s replica does). `created` need not be monotonic.
+    ///
+    /// # Errors
+    /// As [`write`](Log::write).
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    ///
+    /// let log = memlog::Log::new();
+    /// let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    /// let offset = log.write_timed(t, "copied")?;
+    /// assert_eq!(log.read(offset)?.created, t);
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    #[inline]
+    pub fn write_timed(&self, created: SystemTime, data: T) -> Result<Offset, Error> {
+        self.check_size(&data)?;
         let rel = self.inner.claim(1)?;
         self.inner.publish_one(rel, entry(created, data));
         Ok(self.inner.cfg.start + rel)
@@ -159,45 +181,81 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// Appends all records of `batch` at consecutive offsets, with one claim,
     /// and returns their range. All records get the same `created` time.
     ///
-    /// The iterator is collected before anything is claimed, so a panic in it
-    /// writes nothing.
+    /// The iterator is drained before anything is claimed, so a panic in it
+    /// writes nothing. It is pulled at most `capacity + 1` times (capacity:
+    /// `segment_size * (history_segments + 1)`), so an endless or huge
+    /// iterator is refused without being buffered.
     ///
     /// # Errors
     /// As [`write`](Log::write), for any record of the batch (then none is
     /// written), and [`Error::BatchTooLarge`] for a batch longer than the log
-    /// retains (`segment_size * (history_segments + 1)`).
+    /// retains.
     ///
     /// ```
-    /// let log = memlog::Log::new();
+    /// use memlog::Error;
+    ///
+    /// let log = memlog::Log::builder().segment_size(4).build()?;
     /// log.write(0u64)?;
     /// assert_eq!(log.write_batch([1u64, 2, 3])?, 1..4);
+    /// // An endless iterator is refused after 9 pulls (the log retains 8).
+    /// assert!(matches!(log.write_batch(0u64..), Err(Error::BatchTooLarge { max: 8, .. })));
     /// # Ok::<(), memlog::Error>(())
     /// ```
     pub fn write_batch<I: IntoIterator<Item = T>>(&self, batch: I) -> Result<Range<Offset>, Error> {
-        let batch: Vec<T> = batch.into_iter().collect();
-        for data in &batch {
-            self.check_size(data)?;
-        }
+        let created = self.inner.cfg.clock.now();
+        self.write_batch_timed(batch.into_iter().map(|data| (created, data)))
+    }
+
+    /// Appends a batch whose records carry their own `created` times, with one
+    /// claim, as [`write_batch`](Log::write_batch) does: for a replicator that
+    /// copies runs of records and keeps their original times.
+    ///
+    /// # Errors
+    /// As [`write_batch`](Log::write_batch).
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    ///
+    /// let log = memlog::Log::new();
+    /// let t = |s| UNIX_EPOCH + Duration::from_secs(s);
+    /// assert_eq!(log.write_batch_timed([(t(20), "b"), (t(10), "a")])?, 0..2);
+    /// assert_eq!(log.read(1)?.created, t(10));
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    pub fn write_batch_timed<I>(&self, batch: I) -> Result<Range<Offset>, Error>
+    where
+        I: IntoIterator<Item = (SystemTime, T)>,
+    {
         let max = self.inner.cfg.capacity();
-        if batch.len() as u64 > max {
-            return Err(Error::BatchTooLarge {
-                len: batch.len(),
-                max: usize::try_from(max).unwrap_or(usize::MAX),
-            });
+        // On a 32-bit target a capacity beyond `usize` can not be buffered
+        // anyway: the Vec's own limit comes first.
+        let limit = usize::try_from(max).unwrap_or(usize::MAX);
+        let mut items = batch.into_iter();
+        // Reserve no more than a batch may hold, and not more than a modest
+        // amount up front: the size hint is the iterator's word, not ours.
+        let mut entries = Vec::with_capacity(items.size_hint().0.min(limit).min(1 << 16));
+        for (created, data) in items.by_ref() {
+            if entries.len() == limit {
+                // One more than fits: stop pulling. `len` is what we know of
+                // the length: what was pulled, plus the iterator's own lower
+                // bound for the rest (exact for a Vec or a range).
+                let len = limit.saturating_add(1).saturating_add(items.size_hint().0);
+                return Err(Error::BatchTooLarge { len, max: limit });
+            }
+            self.check_size(&data)?;
+            entries.push(entry(created, data));
         }
         let start = self.inner.cfg.start;
-        if batch.is_empty() {
+        if entries.is_empty() {
             if self.inner.is_closed() {
                 return Err(Error::Closed);
             }
             let at = start + self.inner.tail();
             return Ok(at..at);
         }
-        let created = self.inner.cfg.clock.now();
-        let n = batch.len() as u64;
+        let n = entries.len() as u64;
         let rel = self.inner.claim(n)?;
-        self.inner
-            .publish_claimed(rel, batch.into_iter().map(|d| entry(created, d)));
+        self.inner.publish_claimed(rel, entries.into_iter());
         Ok(start + rel..start + rel + n)
     }
 

@@ -149,6 +149,8 @@ impl<T: Clone + Send + Sync + 'static> futures_core::Stream for AsyncStream<T> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
+            // As in `Stream::next_until`: nothing is consumed yet.
+            crate::reclaim::drain();
             if this.inner.ended().is_some() {
                 this.deregister();
                 return Poll::Ready(None);

@@ -24,10 +24,14 @@ use crate::{Error, Log, Offset, Record, Stream};
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
+use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// Default number of shards (as in the Go library).
 pub const DEFAULT_SHARDS: usize = 1000;
+/// The most shards a log may have: the table of shards (one pointer-sized
+/// cell each) is allocated up front.
+pub const MAX_SHARDS: usize = 1 << 24;
 
 /// Places a key on a shard.
 pub trait Sharder: Send + Sync + 'static {
@@ -127,7 +131,7 @@ impl<T, S: fmt::Debug> fmt::Debug for ShardedBuilder<T, S> {
 }
 
 impl<T, S: Sharder> ShardedBuilder<T, S> {
-    /// The number of shards (default 1000); must be at least 2.
+    /// The number of shards (default 1000); at least 2, at most [`MAX_SHARDS`].
     pub fn shards(mut self, n: usize) -> Self {
         self.shards = n;
         self
@@ -181,6 +185,12 @@ impl<T, S: Sharder> ShardedBuilder<T, S> {
                 self.shards
             )));
         }
+        if self.shards > MAX_SHARDS {
+            return Err(Error::InvalidConfig(format!(
+                "shards {} is too large: the maximum is {MAX_SHARDS}",
+                self.shards
+            )));
+        }
         self.sharder.check(self.shards)?;
         let config = self.log.config()?;
         Ok(ShardedLog {
@@ -188,6 +198,7 @@ impl<T, S: Sharder> ShardedBuilder<T, S> {
                 shards: (0..self.shards).map(|_| OnceLock::new()).collect(),
                 config,
                 sharder: self.sharder,
+                closed: AtomicBool::new(false),
             }),
         })
     }
@@ -205,6 +216,8 @@ struct ShardedInner<T, S> {
     shards: Box<[OnceLock<Log<T>>]>,
     config: Config<T>,
     sharder: S,
+    /// Set by `close`: shards created afterwards are born closed.
+    closed: AtomicBool,
 }
 
 /// A set of independent logs, one per shard, addressed by key. Cloning gives
@@ -281,7 +294,20 @@ impl<T: Clone + Send + Sync + 'static, S: Sharder> ShardedLog<T, S> {
     /// # Panics
     /// If `i >= self.shards()`.
     pub fn shard(&self, i: usize) -> &Log<T> {
-        self.inner.shards[i].get_or_init(|| Log::from_config(self.inner.config.clone()))
+        let cell = &self.inner.shards[i];
+        if let Some(log) = cell.get() {
+            return log;
+        }
+        let log = cell.get_or_init(|| Log::from_config(self.inner.config.clone()));
+        // A shard created while `close` runs must end up closed. Dekker with
+        // `close`: each side stores (the shard / the flag), fences, then
+        // loads the other's; SeqCst fences order the two, so at least one
+        // side sees the other's store and closes the shard.
+        fence(Ordering::SeqCst);
+        if self.inner.closed.load(Ordering::Relaxed) {
+            log.close();
+        }
+        log
     }
 
     /// The log for `key`, created on first use.
@@ -360,10 +386,16 @@ impl<T: Clone + Send + Sync + 'static, S: Sharder> ShardedLog<T, S> {
         Ok(self.existing(key.as_ref())?.and_then(Log::range))
     }
 
-    /// Closes every shard; see [`Log::close`].
+    /// Closes every shard; see [`Log::close`]. Shards never used are not
+    /// created for it: they are born closed when first used.
     pub fn close(&self) {
-        for i in 0..self.inner.shards.len() {
-            self.shard(i).close();
+        self.inner.closed.store(true, Ordering::Relaxed);
+        // See `shard`.
+        fence(Ordering::SeqCst);
+        for cell in self.inner.shards.iter() {
+            if let Some(log) = cell.get() {
+                log.close();
+            }
         }
     }
 }

@@ -5,7 +5,7 @@ use crate::sync::{AtomicBool, Ordering};
 use crate::{Error, Log, Offset, Record};
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 /// Follows a log in offset order from a start offset, waiting for records
@@ -48,10 +48,14 @@ pub struct Stream<T> {
 const READ_AHEAD: usize = 32;
 
 /// Cancels a [`Stream`] from any thread, waking it if it is parked.
+///
+/// It holds only the stream's cancel flag and a weak reference to the log's
+/// waiters: a `Canceller` that outlives every handle of its log keeps no
+/// record alive.
 #[derive(Clone)]
 pub struct Canceller {
     flag: Arc<AtomicBool>,
-    wake: Arc<dyn WakeAll>,
+    wake: Weak<dyn WakeAll>,
 }
 
 /// Type-erased access to a log's waiters, so that `Canceller` is not generic.
@@ -71,8 +75,11 @@ impl Canceller {
     pub fn cancel(&self) {
         self.flag.store(true, Ordering::Release);
         // The waiter registered under the lock before re-checking the flag, or
-        // it will see the flag: the lock orders the two (wait.rs).
-        self.wake.wake_all();
+        // it will see the flag: the lock orders the two (wait.rs). If the log
+        // is gone, so is every stream of it, and there is nobody to wake.
+        if let Some(log) = self.wake.upgrade() {
+            log.wake_all();
+        }
     }
 
     /// Whether [`cancel`](Canceller::cancel) was called.
@@ -121,9 +128,10 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
 
     /// A handle that cancels this stream from another thread.
     pub fn canceller(&self) -> Canceller {
+        let log: Arc<dyn WakeAll> = self.log.inner.clone();
         Canceller {
             flag: Arc::clone(&self.cancel),
-            wake: self.log.inner.clone(),
+            wake: Arc::downgrade(&log),
         }
     }
 
@@ -135,6 +143,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     /// [`Error::OutOfRange`] or [`Error::Cancelled`] as for `next()`. After
     /// the stream ended, every call returns the error that ended it.
     pub fn try_next(&mut self) -> Result<Record<T>, Error> {
+        crate::reclaim::drain();
         match self.step() {
             Err(Error::FutureOffset) => {
                 let rel = self.rel()?;
@@ -165,6 +174,9 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     /// Waits for the next record until `deadline` (for ever if `None`).
     fn next_until(&mut self, deadline: Option<Instant>) -> Result<Record<T>, Error> {
         loop {
+            // Nothing is consumed yet: purged records this thread collected
+            // may be dropped (and panic) here (reclaim.rs).
+            crate::reclaim::drain();
             match self.step() {
                 Err(Error::FutureOffset) => {}
                 r => return r,

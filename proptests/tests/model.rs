@@ -156,17 +156,22 @@ impl Model {
         Ok(self.start + self.n() - 1)
     }
     fn write_batch(&mut self, b: Vec<Vec<u8>>) -> Result<std::ops::Range<u64>, Error> {
-        if let Some(d) = b.iter().find(|d| d.len() > MAX_BYTES) {
-            return Err(Error::RecordTooLarge {
-                len: d.len(),
-                max: MAX_BYTES,
-            });
-        }
-        if b.len() as u64 > self.capacity() {
-            return Err(Error::BatchTooLarge {
-                len: b.len(),
-                max: self.capacity() as usize,
-            });
+        // Records are checked in order, and the batch is refused at the
+        // first one that is too large or does not fit, whichever comes first
+        // (the log pulls at most capacity + 1 records).
+        for (i, d) in b.iter().enumerate() {
+            if i as u64 == self.capacity() {
+                return Err(Error::BatchTooLarge {
+                    len: b.len(),
+                    max: self.capacity() as usize,
+                });
+            }
+            if d.len() > MAX_BYTES {
+                return Err(Error::RecordTooLarge {
+                    len: d.len(),
+                    max: MAX_BYTES,
+                });
+            }
         }
         if self.closed {
             return Err(Error::Closed);

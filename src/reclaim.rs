@@ -26,9 +26,10 @@
 //! thread's next memlog call that reads or writes, before it does anything,
 //! and whenever a blocked stream is about to wait again: a panicking `Drop`
 //! then makes that call panic having done nothing, and it can be retried.
-//! Whatever is left when the thread exits is dropped then; what is postponed
-//! while a thread's list is already gone (memlog calls made from other
-//! thread-local destructors) goes to a process-wide list that every drain
+//! What is left when the thread exits is dropped then (no memlog call is in
+//! progress on it). What is postponed while the thread's list is already
+//! gone (memlog calls made from thread-local destructors, which may be inside
+//! a claim window) goes to a process-wide list of orphans that every drain
 //! also takes from.
 //!
 //! A closure collected by a pin that is not memlog's (other code sharing
@@ -41,37 +42,67 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 type Postponed = Box<dyn FnOnce() + Send>;
 
-/// The per-thread list. Whatever is left when the thread exits runs then.
+/// The per-thread list. What is left when the thread exits runs then.
 #[derive(Default)]
 struct List(RefCell<Vec<Postponed>>);
 
 impl Drop for List {
     fn drop(&mut self) {
-        // Memlog calls made from these drops find the list gone and postpone
-        // to the orphans, which are taken here too.
-        let _ = PENDING.try_with(|p| p.set(false));
-        let mut batch = std::mem::take(self.0.get_mut());
-        while !batch.is_empty() {
-            for f in batch {
-                // A panic must not leave a thread-local destructor: it would
-                // abort the process.
-                let _ = catch_unwind(AssertUnwindSafe(f));
-            }
-            batch = take_orphans();
+        // The thread is exiting, inside no memlog call. Memlog calls made by
+        // these drops postpone what they collect to the orphans.
+        for f in self.0.get_mut().drain(..) {
+            // A panic must not leave a thread-local destructor: it would
+            // abort the process.
+            let _ = catch_unwind(AssertUnwindSafe(f));
         }
     }
 }
 
-/// Postponed work whose thread's list was gone.
-static ORPHANS: std::sync::Mutex<Vec<Postponed>> = std::sync::Mutex::new(Vec::new());
-/// Whether `ORPHANS` may be non-empty.
-static HAS_ORPHANS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+#[cfg(not(loom))]
+mod orphans {
+    use super::Postponed;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Mutex;
+
+    /// Postponed work whose thread's list is gone.
+    pub(super) static ORPHANS: Mutex<Vec<Postponed>> = Mutex::new(Vec::new());
+    /// Whether `ORPHANS` may be non-empty: a read-mostly line.
+    pub(super) static HAS_ORPHANS: AtomicBool = AtomicBool::new(false);
+}
+
+#[cfg(loom)]
+mod orphans {
+    use super::Postponed;
+    // std types: a handoff under a lock needs no model checking, and a loom
+    // atomic here would add a branch point to every drain of every model.
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Mutex;
+
+    loom::lazy_static! {
+        // Per model execution: a process-wide static would carry one
+        // execution's work into the next.
+        pub(super) static ref ORPHANS: Mutex<Vec<Postponed>> = Mutex::new(Vec::new());
+        pub(super) static ref HAS_ORPHANS: AtomicBool = AtomicBool::new(false);
+    }
+}
+
+use orphans::{HAS_ORPHANS, ORPHANS};
+
+fn orphan(mut batch: Vec<Postponed>) {
+    if batch.is_empty() {
+        return;
+    }
+    // Nothing runs under this lock but a push or a take.
+    let mut orphans = ORPHANS.lock().unwrap_or_else(|e| e.into_inner());
+    orphans.append(&mut batch);
+    // Release: a drain that sees the flag sees the work.
+    HAS_ORPHANS.store(true, std::sync::atomic::Ordering::Release);
+}
 
 fn take_orphans() -> Vec<Postponed> {
     if !HAS_ORPHANS.swap(false, std::sync::atomic::Ordering::Acquire) {
         return Vec::new();
     }
-    // Nothing runs under this lock but a push or a take.
     std::mem::take(&mut *ORPHANS.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
@@ -98,7 +129,9 @@ loom::thread_local! {
 /// unwind through crossbeam's collector (which would leak the rest of the
 /// garbage it was collecting): it is kept, and resumed by the next `drain`.
 pub(crate) fn run_or_postpone(f: impl FnOnce() + Send + 'static) {
-    let inside = DEPTH.try_with(|d| d.get() > 0).unwrap_or(false);
+    // Unknown (the thread's locals are being destroyed; only loom's can be)
+    // counts as inside: postponing is always safe.
+    let inside = DEPTH.try_with(|d| d.get() > 0).unwrap_or(true);
     if inside {
         postpone(Box::new(f));
     } else if let Err(panic) = catch_unwind(AssertUnwindSafe(f)) {
@@ -119,8 +152,7 @@ fn postpone(f: Postponed) {
         // The thread is exiting and its list is gone; it may be inside a
         // claim window (a memlog call from another thread-local destructor),
         // so this can not run here.
-        ORPHANS.lock().unwrap_or_else(|e| e.into_inner()).push(f);
-        HAS_ORPHANS.store(true, std::sync::atomic::Ordering::Release);
+        orphan(vec![f]);
     }
 }
 
@@ -131,21 +163,22 @@ fn postpone(f: Postponed) {
 /// dropping everything else.
 #[inline]
 pub(crate) fn drain() {
-    // Relaxed: a stale `false` only leaves the orphans for a later drain.
-    if PENDING.with(Cell::get) || HAS_ORPHANS.load(std::sync::atomic::Ordering::Relaxed) {
+    let pending = PENDING.try_with(Cell::get).unwrap_or(false);
+    // Relaxed: a stale `false` only leaves the orphans to a later drain.
+    if pending || HAS_ORPHANS.load(std::sync::atomic::Ordering::Relaxed) {
         drain_slow();
     }
 }
 
 #[cold]
 fn drain_slow() {
-    if DEPTH.with(Cell::get) > 0 {
+    if DEPTH.try_with(Cell::get).unwrap_or(1) > 0 {
         return;
     }
     let mut first_panic = None;
     let depth = Depth::enter();
     loop {
-        PENDING.with(|p| p.set(false));
+        let _ = PENDING.try_with(|p| p.set(false));
         let mut batch = POSTPONED
             .try_with(|p| std::mem::take(&mut *p.0.borrow_mut()))
             .unwrap_or_default();
@@ -171,7 +204,7 @@ struct Depth;
 impl Depth {
     #[inline]
     fn enter() -> Depth {
-        DEPTH.with(|d| d.set(d.get() + 1));
+        let _ = DEPTH.try_with(|d| d.set(d.get() + 1));
         Depth
     }
 }
@@ -179,7 +212,7 @@ impl Depth {
 impl Drop for Depth {
     #[inline]
     fn drop(&mut self) {
-        DEPTH.with(|d| d.set(d.get() - 1));
+        let _ = DEPTH.try_with(|d| d.set(d.get() - 1));
     }
 }
 

@@ -40,6 +40,32 @@
 //!   a write racing with it either lands (and is readable) or fails, never
 //!   both; streams drain what was written and end.
 //!
+//! # Where your code runs
+//! memlog calls code of yours (a payload's `Clone` and `Drop`, the clock,
+//! `AsRef` for `max_record_bytes`, a batch's iterator, an async task's
+//! `Waker`) only where it can not wedge or corrupt the log, so that code may
+//! panic, block, or call back into the log:
+//! - **Before a write claims its offset**: the clock, the size check, the
+//!   batch's iterator. A panic there writes nothing.
+//! - **Never between a claim and the publish that covers it**, and never
+//!   under the lock of the waiter list.
+//! - **`Clone`** when a reader copies a record out. A panicking clone ends
+//!   that read; a stream's read-ahead stops before a record whose clone
+//!   panics, and the read of that record itself panics.
+//! - **`Waker::wake`** (and a waker's drop): after the writer has carried the
+//!   high-water mark over every offset it is responsible for, outside the
+//!   lock. A panicking waker does not keep the other waiters asleep; its panic
+//!   then reaches that writer, whose record is written.
+//! - **A purged record's `Drop`**: crossbeam-epoch hands a purged segment
+//!   back once no reader can still hold it, on whichever thread's memlog call
+//!   collects it (any thread using memlog). Its records are dropped at the
+//!   start of that thread's next memlog call that reads or writes, before
+//!   the call does anything (so a panicking `Drop` makes that call panic
+//!   having done nothing; retry it), before a blocked stream goes to sleep,
+//!   or when the thread exits. A `Drop` may write to the log it was in.
+//!   Retained records are dropped with the last handle to the log; a
+//!   panicking `Drop` there does not keep the others alive (as with a `Vec`).
+//!
 //! # Examples
 //! One writer, one reader:
 //! ```

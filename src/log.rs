@@ -17,7 +17,10 @@
 //!    mark over every contiguous published offset (`advance`).
 //!
 //! No user code and no allocation that can fail softly runs between 2 and 4,
-//! so a claimed offset is always published and can never wedge the mark.
+//! so a claimed offset is always published and can never wedge the mark:
+//! purged records that a pin here collects are dropped later (reclaim.rs),
+//! and parked readers are woken (their wakers run) only once the mark is
+//! carried over every offset this writer is responsible for (`advance`).
 //!
 //! # The high-water mark and who moves it
 //! `high_water` is the first relative offset that is not known published;
@@ -785,4 +788,27 @@ impl<T> Drop for Inner<T> {
 #[inline]
 pub(crate) fn entry<T>(created: SystemTime, data: T) -> Entry<T> {
     Entry { created, data }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::{Error, Log, MAX_RETAINED};
+
+    /// Claims that fail after `close` add nothing to `tail`: batches as large
+    /// as the largest capacity, tried again and again, never carry into the
+    /// `CLOSED` bit and reopen the log.
+    #[test]
+    fn failed_claims_never_reopen_a_closed_log() {
+        let log: Log<()> = Log::new();
+        log.write(()).unwrap();
+        log.close();
+        let inner = &log.inner;
+        for _ in 0..4 {
+            assert_eq!(inner.claim_batch(MAX_RETAINED), Err(Error::Closed));
+            assert_eq!(inner.claim_one(), Err(Error::Closed));
+            assert!(inner.is_closed());
+            assert_eq!(inner.tail(), 1);
+        }
+        assert_eq!(log.write(()), Err(Error::Closed));
+    }
 }

@@ -43,7 +43,10 @@ pub fn log<T: Clone + Send + Sync + 'static>(segment_size: usize, history: usize
 /// start of its next call. (Or when the thread exits; but loom's `join`
 /// returns before a thread's locals are dropped, where std's waits for it.)
 pub fn drop_postponed<T: Clone + Send + Sync + 'static>(log: &Log<T>) {
-    assert!(matches!(log.read(u64::MAX), Err(memlog::Error::FutureOffset)));
+    assert!(matches!(
+        log.read(u64::MAX),
+        Err(memlog::Error::FutureOffset)
+    ));
 }
 
 /// Live-instance counters, one per payload id, for one model iteration.

@@ -101,7 +101,8 @@ fn panicking_waker_does_not_strand_an_announced_publish() {
         let log: Log<u32> = log(2, 1);
         let mut s = log.stream_async(0);
         let waker = Waker::from(std::sync::Arc::new(Panics));
-        let pending = futures_util::Stream::poll_next(Pin::new(&mut s), &mut Context::from_waker(&waker));
+        let pending =
+            futures_util::Stream::poll_next(Pin::new(&mut s), &mut Context::from_waker(&waker));
         assert!(matches!(pending, Poll::Pending));
         let write = |log: &Log<u32>| catch_unwind(AssertUnwindSafe(|| log.write(1))).is_err();
         let other = {
@@ -110,10 +111,18 @@ fn panicking_waker_does_not_strand_an_announced_publish() {
         };
         let main_panicked = write(&log);
         let other_panicked = other.join().unwrap();
-        seen.note(format!("panicked main {main_panicked} other {other_panicked}"));
-        assert!(main_panicked != other_panicked, "exactly one writer woke the task");
+        seen.note(format!(
+            "panicked main {main_panicked} other {other_panicked}"
+        ));
+        assert!(
+            main_panicked != other_panicked,
+            "exactly one writer woke the task"
+        );
         assert_eq!(log.range(), Some((0, 1)), "the mark was left short");
         assert_eq!(log.read(1).unwrap().offset, 1);
     })
-    .assert_reached(&["panicked main true other false", "panicked main false other true"]);
+    .assert_reached(&[
+        "panicked main true other false",
+        "panicked main false other true",
+    ]);
 }

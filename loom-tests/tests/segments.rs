@@ -12,8 +12,8 @@
 
 use loom::thread;
 use memlog::{Error, Log, Record};
-use std::sync::{Arc, Mutex};
 use memlog_loom_tests::{drop_postponed, explore, log, outcome, Census, Counted, T0};
+use std::sync::{Arc, Mutex};
 
 /// Payload for offset `o` in models with `u64` data: never equal to another
 /// offset's, so reading the wrong segment's slot would show.

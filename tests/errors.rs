@@ -171,10 +171,10 @@ fn batch_with_one_oversized_record_writes_nothing() {
     );
     assert_eq!(log.next_offset(), 1);
     assert_eq!(log.range(), Some((0, 0)));
-    assert_eq!(s.try_next().unwrap().data, vec![1]);
-    assert_eq!(s.try_next(), Err(Error::FutureOffset));
+    assert_eq!(s.try_recv().unwrap().data, vec![1]);
+    assert_eq!(s.try_recv(), Err(Error::FutureOffset));
     assert_eq!(log.write_batch([vec![5], vec![6]]).unwrap(), 1..3);
-    assert_eq!(s.try_next().unwrap().data, vec![5]);
+    assert_eq!(s.try_recv().unwrap().data, vec![5]);
 }
 
 #[test]
@@ -366,7 +366,7 @@ fn panicking_clone_panics_the_reader_only() {
     assert_eq!(log.read(0).unwrap().data, f(0, false));
     assert_eq!(log.read(2).unwrap().data, f(2, false));
     let mut s2 = log.stream(2);
-    assert_eq!(s2.try_next().unwrap().data.value, 2);
+    assert_eq!(s2.try_recv().unwrap().data.value, 2);
     let handle = {
         let log = log.clone();
         thread::spawn(move || {
@@ -377,7 +377,7 @@ fn panicking_clone_panics_the_reader_only() {
     };
     handle.join().unwrap();
     for i in 3..50 {
-        assert_eq!(s2.try_next().unwrap().data.value, i);
+        assert_eq!(s2.try_recv().unwrap().data.value, i);
     }
     let mut out = Vec::new();
     assert_eq!(log.read_batch(2, &mut out, 100), Ok(48));

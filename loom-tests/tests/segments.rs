@@ -215,7 +215,7 @@ fn install_race_first_segment_no_leak() {
     .assert_reached(&["main got 0", "main got 1"]);
 }
 
-/// A reader pinned (inside `read`, then inside a stream's `try_next`) while
+/// A reader pinned (inside `read`, then inside a stream's `try_recv`) while
 /// its segment is purged, reclaimed and its memory reused for a newer
 /// segment: the reader either clones the right record or gets `OutOfRange`;
 /// the reclaimer never frees the segment under it (loom's cell tracking), and
@@ -236,7 +236,7 @@ fn reclaim_while_reader_pinned_no_use_after_free_no_leak() {
                         Err(e) => assert_eq!(*e, Error::OutOfRange),
                     }
                     let mut s = log.stream(0);
-                    let n = s.try_next();
+                    let n = s.try_recv();
                     match &n {
                         Ok(rec) => assert_eq!((rec.offset, rec.data.id), (0, 0)),
                         Err(e) => assert_eq!(*e, Error::OutOfRange),

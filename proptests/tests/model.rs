@@ -191,7 +191,7 @@ impl Model {
     fn range(&self) -> Option<(u64, u64)> {
         (!self.data.is_empty()).then(|| (self.start + self.first(), self.start + self.n() - 1))
     }
-    /// `try_next`: `Ok(None)` stands for "nothing yet" (FutureOffset, not an ending).
+    /// `try_recv`: `Ok(None)` stands for "nothing yet" (FutureOffset, not an ending).
     fn step(&self, s: &mut ModelStream) -> Result<Record<Vec<u8>>, Error> {
         if let Some(e) = &s.end {
             return Err(e.clone());
@@ -309,8 +309,8 @@ fn run(start: u64, seg: usize, hist: usize, ops: Vec<Op>) -> Result<(), TestCase
             }
             Op::TryNext(i) => {
                 if let Some((s, ms)) = streams.get_mut(i) {
-                    prop_assert_eq!(s.try_next(), m.step(ms), "{}", ctx);
-                    prop_assert_eq!(Stream::position(s), ms.pos, "{}", ctx);
+                    prop_assert_eq!(s.try_recv(), m.step(ms), "{}", ctx);
+                    prop_assert_eq!(s.next_offset(), ms.pos, "{}", ctx);
                     prop_assert_eq!(s.ended(), ms.end.as_ref(), "{}", ctx);
                 }
             }
@@ -326,7 +326,7 @@ fn run(start: u64, seg: usize, hist: usize, ops: Vec<Op>) -> Result<(), TestCase
                             }
                         };
                         prop_assert_eq!(s.next(), want, "{}", ctx);
-                        prop_assert_eq!(Stream::position(s), ms.pos, "{}", ctx);
+                        prop_assert_eq!(s.next_offset(), ms.pos, "{}", ctx);
                     }
                 }
             }
@@ -336,7 +336,7 @@ fn run(start: u64, seg: usize, hist: usize, ops: Vec<Op>) -> Result<(), TestCase
                         Err(Error::FutureOffset) => Err(Error::Timeout),
                         r => r,
                     };
-                    prop_assert_eq!(s.next_timeout(Duration::ZERO), want, "{}", ctx);
+                    prop_assert_eq!(s.recv_timeout(Duration::ZERO), want, "{}", ctx);
                 }
             }
             Op::Cancel(i) => {

@@ -135,7 +135,8 @@ impl<T: Clone + Send + Sync + 'static> AsyncStream<T> {
     ///
     /// let log = Log::builder().segment_size(2).history_segments(1).build()?;
     /// let mut stream = log.stream_async(0).on_lag(Lag::Skip);
-    /// log.write_batch(0..5u32)?; // purges offsets 0 and 1
+    /// log.write_batch(0..4u32)?;
+    /// log.write(4)?; // purges offsets 0 and 1
     /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
     ///     assert_eq!(stream.next().await, Some(Err(Error::Lagged { skipped: 2 })));

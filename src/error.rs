@@ -41,7 +41,9 @@ pub enum Error {
     /// use memlog::{Error, Log};
     ///
     /// let log = Log::builder().segment_size(2).history_segments(0).build()?;
-    /// log.write_batch([1, 2, 3])?; // 3 opens a new segment and purges 1 and 2
+    /// for x in [1, 2, 3] {
+    ///     log.write(x)?; // 3 opens a new segment and purges 1 and 2
+    /// }
     /// assert_eq!(log.read(0), Err(Error::OutOfRange));
     /// let mut stream = log.stream(0);
     /// assert_eq!(stream.next(), Some(Err(Error::OutOfRange)));
@@ -59,7 +61,9 @@ pub enum Error {
     ///
     /// let log = Log::builder().segment_size(2).history_segments(0).build()?;
     /// let mut stream = log.stream(0).on_lag(Lag::Skip);
-    /// log.write_batch([1, 2, 3])?; // purges offsets 0 and 1
+    /// for x in [1, 2, 3] {
+    ///     log.write(x)?; // 3 purges offsets 0 and 1
+    /// }
     /// assert_eq!(stream.next(), Some(Err(Error::Lagged { skipped: 2 })));
     /// assert_eq!(stream.next().unwrap()?.data, 3);
     /// # Ok::<(), Error>(())

@@ -313,7 +313,9 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// use memlog::Error;
     ///
     /// let log = memlog::Log::builder().segment_size(2).history_segments(0).build()?;
-    /// log.write_batch(["a", "b", "c"])?; // "c" opens a new segment: "a", "b" are purged
+    /// for x in ["a", "b", "c"] {
+    ///     log.write(x)?; // "c" opens a new segment: "a", "b" are purged
+    /// }
     /// assert_eq!(log.read(2)?.data, "c");
     /// assert_eq!(log.read(3), Err(Error::FutureOffset));
     /// assert_eq!(log.read(0), Err(Error::OutOfRange));
@@ -412,7 +414,8 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// use memlog::{Lag, Log, StartAt};
     ///
     /// let log = Log::builder().segment_size(4).history_segments(1).build()?;
-    /// log.write_batch(0..10u32)?; // 0..4 are purged
+    /// log.write_batch(0..8u32)?;
+    /// log.write_batch(8..10u32)?; // 0..4 are purged
     ///
     /// // Replay what is retained, then follow; skip ahead if it falls behind.
     /// let replay = log.stream_from(StartAt::Earliest).on_lag(Lag::Skip);

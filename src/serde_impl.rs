@@ -79,7 +79,9 @@ impl<'de> Deserialize<'de> for Error {
             "future_offset" => Error::FutureOffset,
             "out_of_range" => Error::OutOfRange,
             "lagged" => Error::Lagged {
-                skipped: r.skipped.ok_or_else(|| de::Error::missing_field("skipped"))?,
+                skipped: r
+                    .skipped
+                    .ok_or_else(|| de::Error::missing_field("skipped"))?,
             },
             "closed" => Error::Closed,
             "cancelled" => Error::Cancelled,

@@ -18,10 +18,10 @@
 //! # Ok::<(), memlog::Error>(())
 //! ```
 
-#[cfg(feature = "async")]
-use crate::AsyncStream;
 use crate::builder::{Builder, Config};
 use crate::clock::Clock;
+#[cfg(feature = "async")]
+use crate::AsyncStream;
 use crate::{Error, Log, Offset, Record, StartAt, Stream};
 use std::collections::HashMap;
 use std::fmt;
@@ -276,7 +276,9 @@ impl<T, S: Sharder> ShardedBuilder<T, S> {
     ///     .segment_size(2)
     ///     .history_segments(0)
     ///     .build()?;
-    /// log.write_batch("k", [1, 2, 3])?;
+    /// for x in [1, 2, 3] {
+    ///     log.write("k", x)?;
+    /// }
     /// assert_eq!(log.range("k")?, Some((2, 2)));
     /// # Ok::<(), memlog::Error>(())
     /// ```

@@ -4,7 +4,8 @@
 use memlog::clock::Clock;
 use memlog::sharded::{Fnv1aSharder, KeySharder, ShardedLog};
 use memlog::{
-    Canceller, Error, Log, Record, Stream, MAX_HISTORY_SEGMENTS, MAX_RETAINED, MAX_START_OFFSET,
+    Canceller, Error, Lag, Log, Record, StartAt, Stream, MAX_HISTORY_SEGMENTS, MAX_RETAINED,
+    MAX_START_OFFSET,
 };
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -217,6 +218,7 @@ fn display_of_every_variant() {
             len: 9999,
             max: 4242,
         },
+        Error::Lagged { skipped: 31337 },
     ];
     for e in &all {
         let text = e.to_string();
@@ -236,6 +238,7 @@ fn display_of_every_variant() {
         "{}",
         text(8)
     );
+    assert!(text(9).contains("31337"), "{}", text(9));
     // All texts differ.
     let mut texts: Vec<String> = all.iter().map(|e| e.to_string()).collect();
     texts.sort();
@@ -404,6 +407,8 @@ fn auto_traits() {
     send_sync_clone_debug::<ShardedLog<u64, Fnv1aSharder>>();
     send_sync_clone_debug::<ShardedLog<String, KeySharder>>();
     send_sync_clone_debug::<Record<u64>>();
+    send_sync_clone_debug::<StartAt>();
+    send_sync_clone_debug::<Lag>();
     error::<Error>();
 
     // Box<dyn Error> conversion works for `?` in applications.

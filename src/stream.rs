@@ -405,10 +405,11 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
                 debug_assert!(earliest > self.pos, "{earliest} <= {}", self.pos);
                 let skipped = earliest.saturating_sub(self.pos);
                 self.pos = earliest;
-                // The record before `earliest` was not read by this stream:
-                // judge the next read by the mark, not by a slot's stamp.
-                // (`cached_hw` stays valid: the mark only grows.)
+                // Go on as a stream made at `earliest` would: this stream did
+                // not read the record before it, so judge the next read by
+                // the mark, loaded afresh, not by a slot's stamp.
                 self.contiguous = false;
+                self.cached_hw = 0;
                 Error::Lagged { skipped }
             }
         }

@@ -140,10 +140,9 @@ impl<T: Clone + Send + Sync + 'static> AsyncStream<T> {
     /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
     ///     assert_eq!(stream.next().await, Some(Err(Error::Lagged { skipped: 2 })));
-    ///     assert_eq!(stream.next().await.unwrap()?.data, 2);
-    ///     Ok(())
-    /// })
-    /// # ; Ok::<(), Error>(())
+    ///     assert_eq!(stream.next().await.unwrap().unwrap().data, 2);
+    /// });
+    /// # Ok::<(), Error>(())
     /// ```
     #[must_use = "on_lag returns the stream with the policy set"]
     pub fn on_lag(mut self, lag: Lag) -> Self {

@@ -237,8 +237,12 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     /// assert_eq!(stream.next_offset(), 2);
     /// stream.next();
     /// assert_eq!(stream.next_offset(), 3);
-    /// // Method syntax works on `&mut Stream` too, where `Iterator` is in scope.
-    /// assert_eq!((&mut stream).next_offset(), 3);
+    /// // On a `&mut Stream` too, with `Iterator` (implemented for `&mut I`)
+    /// // in scope: the name is not one of `Iterator`'s.
+    /// fn checkpoint(s: &mut memlog::Stream<u8>) -> u64 {
+    ///     s.next_offset()
+    /// }
+    /// assert_eq!(checkpoint(&mut stream), 3);
     /// # Ok::<(), memlog::Error>(())
     /// ```
     #[must_use]

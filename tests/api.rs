@@ -2,33 +2,38 @@
 //! or is shadowed by, a trait method in scope (issue #8), and ended streams
 //! stay ended (`FusedIterator`, `FusedStream`).
 
-use memlog::{Error, Log};
+use memlog::{Error, Log, Stream};
 use std::iter::FusedIterator;
 
-/// `Iterator` is in scope (the prelude) and is implemented for `&mut Stream`:
-/// `(&mut stream).next_offset()` must still reach the stream's own method
-/// (its old name, `position`, resolved to `Iterator::position` there), and
+/// `Iterator` is in scope (the prelude) and is implemented for `&mut Stream`,
+/// so on a `&mut Stream` method lookup tries `Iterator`'s methods before the
+/// stream's own: `next_offset` must still reach the stream's method (its old
+/// name, `position`, resolved to `Iterator::position` there: E0061), and
 /// `Iterator::position` is still reachable.
+fn through_mut_ref(s: &mut Stream<u32>) {
+    assert_eq!(s.next_offset(), 0);
+    assert_eq!(s.next().unwrap().unwrap().data, 10);
+    assert_eq!(s.next_offset(), 1);
+    // `Iterator::position` is the iterator's: the index of the first match.
+    assert_eq!(s.position(|r| r.unwrap().data == 12), Some(1));
+    assert_eq!(s.next_offset(), 3);
+    // The other inherent names next to `Iterator`'s.
+    assert_eq!(s.try_recv(), Err(Error::FutureOffset));
+    assert_eq!(
+        s.recv_timeout(std::time::Duration::ZERO),
+        Err(Error::Timeout)
+    );
+    assert_eq!(s.ended(), None);
+    assert!(!s.canceller().is_cancelled());
+}
+
 #[test]
-fn next_offset_through_mut_ref_with_iterator_in_scope() {
+fn inherent_names_through_mut_ref_with_iterator_in_scope() {
     let log = Log::new();
     log.write_batch([10u32, 11, 12]).unwrap();
     let mut stream = log.stream(0);
-    let by_ref = &mut stream;
-    assert_eq!(by_ref.next_offset(), 0);
-    assert_eq!(by_ref.next().unwrap().unwrap().data, 10);
-    assert_eq!((&mut stream).next_offset(), 1);
-    // `Iterator::position` is the iterator's: the index of the first match.
-    assert_eq!((&mut stream).position(|r| r.unwrap().data == 12), Some(1));
+    through_mut_ref(&mut stream);
     assert_eq!(stream.next_offset(), 3);
-    // The other inherent names next to `Iterator`'s.
-    assert_eq!(stream.try_recv(), Err(Error::FutureOffset));
-    assert_eq!(
-        (&mut stream).recv_timeout(std::time::Duration::ZERO),
-        Err(Error::Timeout)
-    );
-    assert_eq!((&mut stream).ended(), None);
-    let _cancel = (&mut stream).canceller();
 }
 
 fn fused<I: FusedIterator>(_: &I) {}
@@ -111,7 +116,8 @@ mod async_api {
         let mut s = log.stream_async(0);
         assert_eq!(s.next_offset(), 0);
         assert_eq!(block_on(s.next()).unwrap().unwrap().data, 1);
-        assert_eq!((&mut s).next_offset(), 1);
+        let by_ref = &mut s;
+        assert_eq!(by_ref.next_offset(), 1);
         assert_eq!(s.try_recv(), Err(Error::FutureOffset));
         assert_eq!(s.ended(), None);
         s.canceller().cancel();

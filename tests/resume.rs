@@ -446,11 +446,12 @@ mod async_resume {
         let mut s = log.stream_async(0).on_lag(Lag::Skip);
         let reader = rt.spawn(async move {
             let mut seen = Seen::new(1);
-            let mut n = 0u64;
+            let mut until_pause = 100;
             while let Some(item) = s.next().await {
                 seen.item(item);
-                n += 1;
-                if n % 100 == 0 {
+                until_pause -= 1;
+                if until_pause == 0 {
+                    until_pause = 100;
                     tokio::time::sleep(Duration::from_micros(300)).await;
                 }
             }

@@ -11,7 +11,7 @@
 //! each model asserts that the outcomes of its race were all reached.
 
 use loom::thread;
-use memlog::{Error, Log, Record};
+use memlog::{Error, Lag, Log, Record};
 use memlog_loom_tests::{explore, log, outcome, Census, Counted, T0};
 
 /// Payload for offset `o` in models with `u64` data: never equal to another
@@ -325,4 +325,54 @@ fn write_batch_across_segment_boundary_races_single_write() {
         "reader got 2",
         "reader got 3",
     ]);
+}
+
+/// A stream set to `Lag::Skip` races writes that purge its next offset
+/// (segment size 1, no history: each write purges the one before). Every
+/// offset is accounted for exactly once, in order: yielded with its own
+/// payload, or counted in a `Lagged { skipped }` with `skipped > 0` (the purge
+/// point it reads after finding its segment replaced is past its position:
+/// the installer raised it before linking the new segment). After a skip the
+/// stream judges by the mark, so it never yields an unpublished slot.
+///
+/// The reader polls (`try_recv`, yielding) rather than parking: loom clears a
+/// thread's unpark token when it blocks on a loom `Mutex` (the reclaimer
+/// stand-in's), which would report a wake-up that std delivers as a deadlock.
+#[test]
+fn skipping_stream_racing_purge_accounts_for_every_offset() {
+    explore(|seen| {
+        let log = log::<u64>(1, 0);
+        let reader = {
+            let mut s = log.stream(0).on_lag(Lag::Skip);
+            thread::spawn(move || {
+                let (mut next, mut items) = (0, Vec::new());
+                loop {
+                    match s.try_recv() {
+                        Ok(r) => {
+                            assert_eq!((r.offset, r.data, r.created), (next, val(next), T0));
+                            next += 1;
+                            items.push("r".to_string());
+                        }
+                        Err(Error::Lagged { skipped }) => {
+                            assert!(skipped > 0, "a skip must move forward");
+                            next += skipped;
+                            items.push(format!("lag{skipped}"));
+                        }
+                        Err(Error::FutureOffset) => thread::yield_now(),
+                        Err(Error::Closed) => break,
+                        Err(e) => panic!("{e:?}"),
+                    }
+                }
+                (next, items.join(" "))
+            })
+        };
+        for o in 0..3 {
+            assert_eq!(log.write(val(o)).unwrap(), o);
+        }
+        log.close();
+        let (next, items) = reader.join().unwrap();
+        assert_eq!(next, 3, "{items}");
+        seen.note(items);
+    })
+    .assert_reached(&["r r r", "lag1 r r", "r lag1 r", "lag2 r"]);
 }

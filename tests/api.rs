@@ -38,14 +38,19 @@ fn inherent_names_through_mut_ref_with_iterator_in_scope() {
 
 fn fused<I: FusedIterator>(_: &I) {}
 
-/// Every ending is for good: `None` for ever after the first `None`.
-#[test]
-fn stream_is_fused_after_each_ending() {
-    let log: Log<u8> = Log::builder()
+/// A log that keeps one record: each write purges the one before.
+fn one_record_segments() -> Log<u8> {
+    Log::builder()
         .segment_size(1)
         .history_segments(0)
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// Every ending is for good: `None` for ever after the first `None`.
+#[test]
+fn stream_is_fused_after_each_ending() {
+    let log = one_record_segments();
     let mut behind = log.stream(0);
     let mut cancelled = log.stream(0);
     cancelled.canceller().cancel();
@@ -129,11 +134,7 @@ mod async_api {
     fn async_stream_is_fused_after_each_ending() {
         use futures_util::StreamExt;
 
-        let log: Log<u8> = Log::builder()
-            .segment_size(1)
-            .history_segments(0)
-            .build()
-            .unwrap();
+        let log = super::one_record_segments();
         let mut behind = log.stream_async(0);
         let mut cancelled = log.stream_async(0);
         cancelled.canceller().cancel();

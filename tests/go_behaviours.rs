@@ -8,14 +8,8 @@ use std::collections::HashSet;
 use std::thread;
 use std::time::Duration;
 
-fn log_with(start: u64, seg: usize, hist: usize) -> Log<u64> {
-    Log::builder()
-        .start_offset(start)
-        .segment_size(seg)
-        .history_segments(hist)
-        .build()
-        .unwrap()
-}
+mod common;
+use common::log_with;
 
 // ------------------------------------------------------- checkpoint / resume
 

@@ -7,14 +7,8 @@ use memlog::{Error, Lag, Log, StartAt, Stream};
 use std::thread;
 use std::time::Duration;
 
-fn log_with(start: u64, seg: usize, hist: usize) -> Log<u64> {
-    Log::builder()
-        .start_offset(start)
-        .segment_size(seg)
-        .history_segments(hist)
-        .build()
-        .unwrap()
-}
+mod common;
+use common::log_with;
 
 fn write_each(log: &Log<u64>, xs: impl IntoIterator<Item = u64>) {
     for x in xs {
@@ -145,16 +139,6 @@ fn earliest_is_exact_while_range_is_transiently_none() {
 }
 
 // ------------------------------------------------------------------ Lag::Skip
-
-#[test]
-fn default_policy_ends_with_out_of_range() {
-    let log = log_with(0, 2, 0);
-    let mut s = log.stream(0);
-    write_each(&log, [1, 2, 3]);
-    assert_eq!(s.next(), Some(Err(Error::OutOfRange)));
-    assert_eq!(s.next(), None);
-    assert_eq!(s.ended(), Some(&Error::OutOfRange));
-}
 
 #[test]
 fn skip_says_how_far_and_goes_on() {

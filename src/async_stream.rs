@@ -291,6 +291,8 @@ impl<T: Clone + Send + Sync + 'static> AsyncStream<T> {
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Record<T>, Error>>> {
         let this = self;
         loop {
+            // As in `Stream::next_until`: nothing is consumed yet.
+            crate::reclaim::drain();
             if this.inner.ended().is_some() {
                 this.deregister();
                 return Poll::Ready(None);

@@ -255,8 +255,11 @@ impl<T> Builder<T> {
                 self.history
             ));
         }
-        let slot = std::mem::size_of::<crate::slot::Slot<T>>().max(1);
-        if self.segment_size > isize::MAX as usize / slot {
+        // A segment is one allocation of `segment_size` slots: refuse here a
+        // size that can never be allocated, rather than fail at the first
+        // write into it, after its offset was claimed.
+        let slot = std::mem::size_of::<crate::slot::Slot<T>>();
+        if std::alloc::Layout::array::<crate::slot::Slot<T>>(self.segment_size).is_err() {
             return invalid(format!(
                 "segment_size {} is too large: a segment of {slot}-byte slots must fit in isize::MAX bytes",
                 self.segment_size

@@ -216,8 +216,11 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// ```
     #[inline]
     pub fn write_timed(&self, created: SystemTime, data: T) -> Result<Offset, Error> {
+        // Before anything else: records this thread's earlier calls purged
+        // are dropped here (user code, never inside the claim window).
+        crate::reclaim::drain();
         self.check_size(&data)?;
-        let rel = self.inner.claim(1)?;
+        let rel = self.inner.claim_one()?;
         self.inner.publish_one(rel, entry(created, data));
         Ok(self.inner.cfg.start + rel)
     }
@@ -298,7 +301,9 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
             return Ok(at..at);
         }
         let n = entries.len() as u64;
-        let rel = self.inner.claim(n)?;
+        // As in `write_timed`, before the claim.
+        crate::reclaim::drain();
+        let rel = self.inner.claim_batch(n)?;
         self.inner.publish_claimed(rel, entries.into_iter());
         Ok(start + rel..start + rel + n)
     }
@@ -323,6 +328,7 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// ```
     #[inline]
     pub fn read(&self, offset: Offset) -> Result<Record<T>, Error> {
+        crate::reclaim::drain();
         let rel = self.rel(offset)?;
         if rel >= self.inner.high_water() {
             return Err(Error::FutureOffset);
@@ -355,6 +361,7 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
         if max == 0 {
             return Ok(0);
         }
+        crate::reclaim::drain();
         let rel = self.rel(start)?;
         let hw = self.inner.high_water();
         if rel >= hw {

@@ -26,6 +26,7 @@ use crate::{Error, Log, Offset, Record, StartAt, Stream};
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
+use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
@@ -37,6 +38,15 @@ use std::time::SystemTime;
 /// assert_eq!(ShardedLog::<u8>::new().shards(), DEFAULT_SHARDS);
 /// ```
 pub const DEFAULT_SHARDS: usize = 1000;
+/// The most shards a log may have: the table of shards (one pointer-sized
+/// cell each) is allocated up front.
+///
+/// ```
+/// use memlog::sharded::{ShardedLog, MAX_SHARDS};
+///
+/// assert!(ShardedLog::<u8>::builder().shards(MAX_SHARDS + 1).build().is_err());
+/// ```
+pub const MAX_SHARDS: usize = 1 << 24;
 
 /// Places a key on a shard. Implement it to choose shards yourself; the
 /// crate offers [`Fnv1aSharder`] (the default) and [`KeySharder`].
@@ -224,7 +234,7 @@ impl<T, S: fmt::Debug> fmt::Debug for ShardedBuilder<T, S> {
 }
 
 impl<T, S: Sharder> ShardedBuilder<T, S> {
-    /// The number of shards (default 1000); must be at least 2.
+    /// The number of shards (default 1000); at least 2, at most [`MAX_SHARDS`].
     ///
     /// ```
     /// let log = memlog::sharded::ShardedLog::<u8>::builder().shards(2).build()?;
@@ -343,6 +353,12 @@ impl<T, S: Sharder> ShardedBuilder<T, S> {
                 self.shards
             )));
         }
+        if self.shards > MAX_SHARDS {
+            return Err(Error::InvalidConfig(format!(
+                "shards {} is too large: the maximum is {MAX_SHARDS}",
+                self.shards
+            )));
+        }
         self.sharder.check(self.shards)?;
         let config = self.log.config()?;
         Ok(ShardedLog {
@@ -350,6 +366,7 @@ impl<T, S: Sharder> ShardedBuilder<T, S> {
                 shards: (0..self.shards).map(|_| OnceLock::new()).collect(),
                 config,
                 sharder: self.sharder,
+                closed: AtomicBool::new(false),
             }),
         })
     }
@@ -375,6 +392,8 @@ struct ShardedInner<T, S> {
     shards: Box<[OnceLock<Log<T>>]>,
     config: Config<T>,
     sharder: S,
+    /// Set by `close`: shards created afterwards are born closed.
+    closed: AtomicBool,
 }
 
 /// A set of independent logs, one per shard, addressed by key. Cloning gives
@@ -505,7 +524,20 @@ impl<T: Clone + Send + Sync + 'static, S: Sharder> ShardedLog<T, S> {
     /// ```
     #[must_use]
     pub fn shard(&self, i: usize) -> &Log<T> {
-        self.inner.shards[i].get_or_init(|| Log::from_config(self.inner.config.clone()))
+        let cell = &self.inner.shards[i];
+        if let Some(log) = cell.get() {
+            return log;
+        }
+        let log = cell.get_or_init(|| Log::from_config(self.inner.config.clone()));
+        // A shard created while `close` runs must end up closed. Dekker with
+        // `close`: each side stores (the shard / the flag), fences, then
+        // loads the other's; SeqCst fences order the two, so at least one
+        // side sees the other's store and closes the shard.
+        fence(Ordering::SeqCst);
+        if self.inner.closed.load(Ordering::Relaxed) {
+            log.close();
+        }
+        log
     }
 
     /// The log for `key`, created on first use: for everything [`Log`] offers.
@@ -807,18 +839,38 @@ impl<T: Clone + Send + Sync + 'static, S: Sharder> ShardedLog<T, S> {
         self.inner.config.start
     }
 
-    /// Closes every shard; see [`Log::close`].
+    /// Whether [`close`](ShardedLog::close) was called.
+    ///
+    /// ```
+    /// let log = memlog::sharded::ShardedLog::<u8>::new();
+    /// assert!(!log.is_closed());
+    /// log.close();
+    /// assert!(log.is_closed());
+    /// ```
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Relaxed)
+    }
+
+    /// Closes every shard; see [`Log::close`]. Shards never used are not
+    /// created for it: they are born closed when first used.
     ///
     /// ```
     /// let log = memlog::sharded::ShardedLog::builder().shards(4).build()?;
     /// log.write("a", 1u8)?;
     /// log.close();
     /// assert_eq!(log.write("a", 2), Err(memlog::Error::Closed));
+    /// assert_eq!(log.write("never used", 3), Err(memlog::Error::Closed));
     /// # Ok::<(), memlog::Error>(())
     /// ```
     pub fn close(&self) {
-        for i in 0..self.inner.shards.len() {
-            self.shard(i).close();
+        self.inner.closed.store(true, Ordering::Relaxed);
+        // See `shard`.
+        fence(Ordering::SeqCst);
+        for cell in self.inner.shards.iter() {
+            if let Some(log) = cell.get() {
+                log.close();
+            }
         }
     }
 }

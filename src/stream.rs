@@ -6,7 +6,7 @@ use crate::{Error, Lag, Log, Offset, Record};
 use std::collections::VecDeque;
 use std::fmt;
 use std::iter::FusedIterator;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 /// Follows a log in offset order from a start offset, waiting for records
@@ -83,6 +83,10 @@ const READ_AHEAD: usize = 32;
 /// it is waiting. Get one with [`Stream::canceller`]; clones cancel the same
 /// stream.
 ///
+/// It holds only the stream's cancel flag and a weak reference to the log's
+/// waiters: a `Canceller` that outlives every handle of its log keeps no
+/// record alive.
+///
 /// ```
 /// use memlog::{Error, Log};
 ///
@@ -98,7 +102,7 @@ const READ_AHEAD: usize = 32;
 #[derive(Clone)]
 pub struct Canceller {
     flag: Arc<AtomicBool>,
-    wake: Arc<dyn WakeAll>,
+    wake: Weak<dyn WakeAll>,
 }
 
 /// Type-erased access to a log's waiters, so that `Canceller` is not generic.
@@ -131,8 +135,11 @@ impl Canceller {
     pub fn cancel(&self) {
         self.flag.store(true, Ordering::Release);
         // The waiter registered under the lock before re-checking the flag, or
-        // it will see the flag: the lock orders the two (wait.rs).
-        self.wake.wake_all();
+        // it will see the flag: the lock orders the two (wait.rs). If the log
+        // is gone, so is every stream of it, and there is nobody to wake.
+        if let Some(log) = self.wake.upgrade() {
+            log.wake_all();
+        }
     }
 
     /// Whether [`cancel`](Canceller::cancel) was called.
@@ -264,9 +271,10 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     /// ```
     #[must_use = "a canceller does nothing unless `cancel` is called"]
     pub fn canceller(&self) -> Canceller {
+        let log: Arc<dyn WakeAll> = self.log.inner.clone();
         Canceller {
             flag: Arc::clone(&self.cancel),
-            wake: self.log.inner.clone(),
+            wake: Arc::downgrade(&log),
         }
     }
 
@@ -293,6 +301,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn try_recv(&mut self) -> Result<Record<T>, Error> {
+        crate::reclaim::drain();
         match self.step() {
             Err(Error::FutureOffset) => {
                 let rel = self.rel()?;
@@ -335,6 +344,9 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     /// Waits for the next record until `deadline` (for ever if `None`).
     fn next_until(&mut self, deadline: Option<Instant>) -> Result<Record<T>, Error> {
         loop {
+            // Nothing is consumed yet: purged records this thread collected
+            // may be dropped (and panic) here (reclaim.rs).
+            crate::reclaim::drain();
             match self.step() {
                 Err(Error::FutureOffset) => {}
                 r => return r,

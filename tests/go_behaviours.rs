@@ -588,7 +588,7 @@ fn close_wakes_blocked_streams() {
 }
 
 #[test]
-fn next_timeout_then_stream_still_works() {
+fn recv_timeout_then_stream_still_works() {
     let log = log_with(0, 4, 2);
     let mut s = log.stream(0);
     assert_eq!(

@@ -176,8 +176,9 @@ impl Model {
         Ok(self.start + self.n() - 1)
     }
     fn write_batch(&mut self, b: Vec<Vec<u8>>) -> Result<std::ops::Range<u64>, Error> {
-        // Records are pulled and checked in order; the pull one past the
-        // capacity fails the batch before that record is checked.
+        // Records are checked in order, and the batch is refused at the
+        // first one that is too large or does not fit, whichever comes first
+        // (the log pulls at most capacity + 1 records).
         for (i, d) in b.iter().enumerate() {
             if i as u64 == self.capacity() {
                 return Err(Error::BatchTooLarge {

@@ -225,16 +225,16 @@ fn write_batch_pulls_at_most_capacity_plus_one_items() {
 fn stream_far_in_the_future_waits_on_an_open_log() {
     let log: Log<u8> = Log::new();
     let mut s = log.stream(u64::MAX);
-    assert_eq!(s.try_next(), Err(Error::FutureOffset));
+    assert_eq!(s.try_recv(), Err(Error::FutureOffset));
     assert_eq!(
-        s.next_timeout(Duration::from_millis(20)),
+        s.recv_timeout(Duration::from_millis(20)),
         Err(Error::Timeout)
     );
     assert_eq!(s.ended(), None);
     log.write(1).unwrap();
-    assert_eq!(s.try_next(), Err(Error::FutureOffset));
+    assert_eq!(s.try_recv(), Err(Error::FutureOffset));
     log.close();
-    assert_eq!(s.try_next(), Err(Error::Closed));
+    assert_eq!(s.try_recv(), Err(Error::Closed));
     assert_eq!(s.next(), None);
 }
 

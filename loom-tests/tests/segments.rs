@@ -11,7 +11,7 @@
 //! each model asserts that the outcomes of its race were all reached.
 
 use loom::thread;
-use memlog::{Error, Log, Record};
+use memlog::{Error, Lag, Log, Record};
 use memlog_loom_tests::{drop_postponed, explore, log, outcome, Census, Counted, T0};
 use std::sync::{Arc, Mutex};
 
@@ -226,7 +226,7 @@ fn install_race_first_segment_no_leak() {
     .assert_reached(&["main got 0", "main got 1"]);
 }
 
-/// A reader pinned (inside `read`, then inside a stream's `try_next`) while
+/// A reader pinned (inside `read`, then inside a stream's `try_recv`) while
 /// its segment is purged, reclaimed and its memory reused for a newer
 /// segment: the reader either clones the right record or gets `OutOfRange`;
 /// the reclaimer never frees the segment under it (loom's cell tracking), and
@@ -247,7 +247,7 @@ fn reclaim_while_reader_pinned_no_use_after_free_no_leak() {
                         Err(e) => assert_eq!(*e, Error::OutOfRange),
                     }
                     let mut s = log.stream(0);
-                    let n = s.try_next();
+                    let n = s.try_recv();
                     match &n {
                         Ok(rec) => assert_eq!((rec.offset, rec.data.id), (0, 0)),
                         Err(e) => assert_eq!(*e, Error::OutOfRange),
@@ -446,4 +446,54 @@ fn reentrant_drop_of_a_purged_record_runs_outside_the_claim_window() {
         census.assert_all_dropped();
     })
     .assert_reached(&["main got 0", "main got 1"]);
+}
+
+/// A stream set to `Lag::Skip` races writes that purge its next offset
+/// (segment size 1, no history: each write purges the one before). Every
+/// offset is accounted for exactly once, in order: yielded with its own
+/// payload, or counted in a `Lagged { skipped }` with `skipped > 0` (the purge
+/// point it reads after finding its segment replaced is past its position:
+/// the installer raised it before linking the new segment). After a skip the
+/// stream judges by the mark, so it never yields an unpublished slot.
+///
+/// The reader polls (`try_recv`, yielding) rather than parking: loom clears a
+/// thread's unpark token when it blocks on a loom `Mutex` (the reclaimer
+/// stand-in's), which would report a wake-up that std delivers as a deadlock.
+#[test]
+fn skipping_stream_racing_purge_accounts_for_every_offset() {
+    explore(|seen| {
+        let log = log::<u64>(1, 0);
+        let reader = {
+            let mut s = log.stream(0).on_lag(Lag::Skip);
+            thread::spawn(move || {
+                let (mut next, mut items) = (0, Vec::new());
+                loop {
+                    match s.try_recv() {
+                        Ok(r) => {
+                            assert_eq!((r.offset, r.data, r.created), (next, val(next), T0));
+                            next += 1;
+                            items.push("r".to_string());
+                        }
+                        Err(Error::Lagged { skipped }) => {
+                            assert!(skipped > 0, "a skip must move forward");
+                            next += skipped;
+                            items.push(format!("lag{skipped}"));
+                        }
+                        Err(Error::FutureOffset) => thread::yield_now(),
+                        Err(Error::Closed) => break,
+                        Err(e) => panic!("{e:?}"),
+                    }
+                }
+                (next, items.join(" "))
+            })
+        };
+        for o in 0..3 {
+            assert_eq!(log.write(val(o)).unwrap(), o);
+        }
+        log.close();
+        let (next, items) = reader.join().unwrap();
+        assert_eq!(next, 3, "{items}");
+        seen.note(items);
+    })
+    .assert_reached(&["r r r", "lag1 r r", "r lag1 r", "lag2 r"]);
 }

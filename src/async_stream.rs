@@ -329,6 +329,16 @@ impl<T: Clone + Send + Sync + 'static> AsyncStream<T> {
             };
             match wait {
                 Wait::Ready => continue,
+                // The exclusive writer is publishing it, so no wake-up may
+                // come for this registration: be polled again soon instead.
+                // The writer is inside a window of a few instructions (it
+                // may have been preempted): give up this thread's turn once
+                // first, so that on a small machine it can finish.
+                Wait::Claimed => {
+                    crate::sync::yield_now();
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
                 w => {
                     let e = this.inner.finish(w);
                     return Poll::Ready(this.item(Err(e)));

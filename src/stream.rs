@@ -439,7 +439,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         self.end_with(match w {
             Wait::Cancelled => Error::Cancelled,
             Wait::Closed => Error::Closed,
-            Wait::Ready | Wait::TimedOut => unreachable!("not an ending"),
+            Wait::Ready | Wait::TimedOut | Wait::Claimed => unreachable!("not an ending"),
         })
     }
 

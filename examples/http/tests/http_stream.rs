@@ -124,6 +124,18 @@ fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// Waits up to 10 s for every stream body and registered waker to be gone;
+/// panics with what is left after `what`.
+fn assert_nothing_left(srv: &Server, what: &str) {
+    assert!(
+        eventually(Duration::from_secs(10), || srv.live_streams() == 0
+            && srv.log().waiter_count() == 0),
+        "{what} left {} stream bodies, {} waiters",
+        srv.live_streams(),
+        srv.log().waiter_count()
+    );
+}
+
 #[test]
 fn post_get_and_errors_with_their_statuses() {
     let log: Log<Bytes> = Log::builder()
@@ -259,13 +271,7 @@ fn streams_10_000_records_in_order_while_writers_run() {
         }
     }
     // The clients hung up while their streams waited for offset 10 000.
-    assert!(
-        eventually(Duration::from_secs(10), || srv.live_streams() == 0
-            && srv.log().waiter_count() == 0),
-        "left behind: {} stream bodies, {} waiters",
-        srv.live_streams(),
-        srv.log().waiter_count()
-    );
+    assert_nothing_left(&srv, "hang-up while waiting");
 }
 
 /// Clients that hang up in the middle of a stream, while it is pending and
@@ -280,13 +286,7 @@ fn disconnecting_clients_leave_no_task_behind() {
         let mut lines = open_stream(&agent(), &srv.url("/stream?from=0")).lines();
         assert!(lines.next().unwrap().unwrap().contains("\"first\""));
     }
-    assert!(
-        eventually(Duration::from_secs(10), || srv.live_streams() == 0
-            && srv.log().waiter_count() == 0),
-        "idle hang-up left {} stream bodies, {} waiters",
-        srv.live_streams(),
-        srv.log().waiter_count()
-    );
+    assert_nothing_left(&srv, "idle hang-up");
 
     // Busy: a producer writes while clients come and go mid-stream.
     let producer = app::spawn_producer(

@@ -156,16 +156,20 @@ impl Model {
         Ok(self.start + self.n() - 1)
     }
     fn write_batch(&mut self, b: Vec<Vec<u8>>) -> Result<std::ops::Range<u64>, Error> {
-        if let Some(d) = b.iter().find(|d| d.len() > MAX_BYTES) {
+        // The log pulls the batch in order and checks each record's size; it
+        // refuses the record one past its capacity for the count, before
+        // looking at that record's size.
+        let cap = usize::try_from(self.capacity()).unwrap_or(usize::MAX);
+        if let Some(d) = b.iter().take(cap).find(|d| d.len() > MAX_BYTES) {
             return Err(Error::RecordTooLarge {
                 len: d.len(),
                 max: MAX_BYTES,
             });
         }
-        if b.len() as u64 > self.capacity() {
+        if b.len() > cap {
             return Err(Error::BatchTooLarge {
                 len: b.len(),
-                max: self.capacity() as usize,
+                max: cap,
             });
         }
         if self.closed {

@@ -1,7 +1,7 @@
 //! Publish-to-wake latency: how long after a write a waiting reader has the
 //! record in hand. A custom timing loop (not criterion) printing percentiles.
 //!
-//! - spinning: the reader polls `Stream::try_next` in a busy loop;
+//! - spinning: the reader polls `Stream::try_recv` in a busy loop;
 //! - parked: the reader blocks in `Stream::next`; the writer sleeps 1 ms
 //!   before each write, so the reader has finished spinning and is parked.
 //!
@@ -118,14 +118,14 @@ fn main() {
             w.write(t).unwrap();
         },
         move |_| loop {
-            match stream.try_next() {
+            match stream.try_recv() {
                 Ok(r) => return r.data,
                 Err(Error::FutureOffset) => spin_loop(),
                 Err(e) => panic!("{e}"),
             }
         },
     );
-    report("memlog spinning (try_next)", &v);
+    report("memlog spinning (try_recv)", &v);
 
     // memlog, parked reader.
     let log: Log<u64> = Log::new();

@@ -48,7 +48,7 @@ fn reader(log: Log<Event>, writers: usize, checkpointing: bool, seen: &AtomicU64
             Some(Ok(rec)) => rec,
             Some(Err(Error::OutOfRange)) => panic!(
                 "reader fell behind retention at offset {}; raise history_segments",
-                stream.position()
+                stream.next_offset()
             ),
             Some(Err(e)) => panic!("unexpected stream error: {e}"),
             None => {

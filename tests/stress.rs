@@ -270,7 +270,7 @@ fn stress_small_retention() {
                         Some(Err(Error::OutOfRange)) => {
                             fell_behind.fetch_add(1, Ordering::Relaxed);
                             assert_eq!(stream.next(), None);
-                            assert_eq!(stream.try_next(), Err(Error::OutOfRange));
+                            assert_eq!(stream.try_recv(), Err(Error::OutOfRange));
                             assert!(c.next_offset < total);
                             return (c, false);
                         }

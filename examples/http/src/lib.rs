@@ -45,7 +45,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use futures_util::StreamExt;
-use memlog::{Error, Log, Offset};
+use memlog::{Error, Log, Offset, StartAt};
 use serde::{Deserialize, Serialize, Serializer};
 use std::convert::Infallible;
 use std::fmt::Display;
@@ -320,37 +320,37 @@ async fn stream(
         Ok(Query(q)) => q,
         Err(r) => return rejected(r.status(), r.body_text()),
     };
-    let range = st.log.range();
-    let from = q.from.unwrap_or_else(|| match range {
-        Some((first, _)) => first,
-        None => st.log.next_offset(),
-    });
-    if range.is_some_and(|(first, _)| from < first) || from < st.log.start_offset() {
-        return error_response(Error::OutOfRange);
-    }
+    let records = match q.from {
+        // The purge point itself, not `range()`, which is briefly `None`
+        // while a purge is being published past.
+        None => st.log.stream_async_from(StartAt::Earliest),
+        Some(from) => {
+            let purged = st.log.range().is_some_and(|(first, _)| from < first);
+            if purged || from < st.log.start_offset() {
+                return error_response(Error::OutOfRange);
+            }
+            st.log.stream_async(from)
+        }
+    };
     let live = LiveStream::new(&st.streams);
     // Whatever is ready goes out in one chunk; when nothing is, the stream
     // parks the task on the log's waiters until a write wakes it. The body
     // owns the stream: when hyper drops the body (sent to its end, or the
     // client gone), the stream deregisters and `live` drops.
-    let lines = st
-        .log
-        .stream_async(from)
-        .ready_chunks(CHUNK_RECORDS)
-        .map(move |items| {
-            let _alive = &live;
-            let mut buf = Vec::with_capacity(items.len() * 96);
-            for item in items {
-                let written = match item {
-                    Ok(r) => serde_json::to_writer(&mut buf, &r.map(Payload)),
-                    // The stream ends after an error: it is the last line.
-                    Err(e) => serde_json::to_writer(&mut buf, &e),
-                };
-                written.expect("records and errors serialize");
-                buf.push(b'\n');
-            }
-            Ok::<_, Infallible>(Bytes::from(buf))
-        });
+    let lines = records.ready_chunks(CHUNK_RECORDS).map(move |items| {
+        let _alive = &live;
+        let mut buf = Vec::with_capacity(items.len() * 96);
+        for item in items {
+            let written = match item {
+                Ok(r) => serde_json::to_writer(&mut buf, &r.map(Payload)),
+                // The stream ends after an error: it is the last line.
+                Err(e) => serde_json::to_writer(&mut buf, &e),
+            };
+            written.expect("records and errors serialize");
+            buf.push(b'\n');
+        }
+        Ok::<_, Infallible>(Bytes::from(buf))
+    });
     (
         [(header::CONTENT_TYPE, "application/x-ndjson")],
         Body::from_stream(lines),

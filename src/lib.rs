@@ -181,7 +181,7 @@
 //!   as `{"error":"<kind>","message":"<text>",…}` ([`Error::kind`]); both
 //!   round-trip.
 //!
-//! `examples/http_stream.rs` uses both to serve a log over HTTP as
+//! `examples/http/` (the `memlog-http-example` package) uses both to serve a log over HTTP as
 //! newline-delimited JSON.
 
 #![deny(missing_docs)]

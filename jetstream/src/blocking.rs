@@ -98,6 +98,13 @@ impl JetStreamLog {
         Ok(JetStreamLog { log, rt })
     }
 
+    /// The same [`Builder`] as [`crate::JetStreamLog::builder`]; end it with
+    /// [`create_blocking`](Builder::create_blocking) or
+    /// [`open_blocking`](Builder::open_blocking).
+    pub fn builder(servers: &str, stream: &str) -> Builder {
+        Builder::new(servers, stream)
+    }
+
     /// The async handle on the same connection, for code that has both.
     pub fn as_async(&self) -> &crate::JetStreamLog {
         &self.log

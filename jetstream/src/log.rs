@@ -6,6 +6,7 @@ use crate::replica::ReplicaBuilder;
 use crate::stream::RecordStream;
 use crate::Error;
 use async_nats::jetstream::{self, message::PublishMessage, stream};
+use async_nats::jetstream::context::{PublishAckFuture, PublishError};
 use bytes::Bytes;
 use futures_util::{future, StreamExt};
 use memlog::{Offset, Record};
@@ -72,6 +73,7 @@ pub(crate) struct Shared {
     /// Prefix of the message ids this handle makes: unique per connection.
     id_prefix: String,
     next_id: AtomicU64,
+    /// Acknowledged, retried, deduplicated: see [`WriteStats`].
     stats: [AtomicU64; 3],
     pub(crate) rt: tokio::runtime::Handle,
 }
@@ -224,11 +226,26 @@ impl Shared {
             self.publish_once(id, payload.clone(), len)
         })
         .await?;
+        Ok(self.acknowledged(&ack))
+    }
+
+    /// Counts an acknowledgement and returns its offset.
+    fn acknowledged(&self, ack: &jetstream::publish::PublishAck) -> Offset {
         self.stats[0].fetch_add(1, Ordering::Relaxed);
         if ack.duplicate {
             self.stats[2].fetch_add(1, Ordering::Relaxed);
         }
-        Ok(self.offset_of(ack.sequence))
+        self.offset_of(ack.sequence)
+    }
+
+    /// Sends one record; the future that follows waits for its ack.
+    async fn send(&self, id: &str, payload: Bytes) -> Result<PublishAckFuture, PublishError> {
+        self.js
+            .send_publish(
+                self.subject.clone(),
+                PublishMessage::build().payload(payload).message_id(id),
+            )
+            .await
     }
 
     async fn publish_once(
@@ -238,13 +255,7 @@ impl Shared {
         len: usize,
     ) -> Result<jetstream::publish::PublishAck, Failure> {
         use jetstream::context::PublishErrorKind as K;
-        let sent = self
-            .js
-            .send_publish(
-                self.subject.clone(),
-                PublishMessage::build().payload(payload).message_id(id),
-            )
-            .await;
+        let sent = self.send(id, payload).await;
         let result = match sent {
             Ok(ack) => ack.await,
             Err(e) => Err(e),
@@ -415,11 +426,26 @@ impl JetStreamLog {
             records.push(data);
         }
         self.check_open()?;
+        // Send every record first, in order, then wait for the acks: the
+        // server stores them in the order sent.
         let shared = &self.shared;
-        let writes = records.into_iter().enumerate().map(|(i, data)| async move {
-            shared.publish(&format!("{batch_id}-{i}"), data).await
+        let mut sent = Vec::with_capacity(records.len());
+        for (i, data) in records.into_iter().enumerate() {
+            let id = format!("{batch_id}-{i}");
+            let ack = shared.send(&id, data.clone()).await;
+            sent.push((id, data, ack));
+        }
+        let acks = sent.into_iter().map(|(id, data, ack)| async move {
+            if let Ok(ack) = ack {
+                if let Ok(ack) = ack.await {
+                    return Ok(shared.acknowledged(&ack));
+                }
+            }
+            // Retry it alone, with its id: the server keeps one copy.
+            shared.stats[1].fetch_add(1, Ordering::Relaxed);
+            shared.publish(&id, data).await
         });
-        future::join_all(writes).await.into_iter().collect()
+        future::join_all(acks).await.into_iter().collect()
     }
 
     /// Reads the record at `offset`, with the server's `created` time.
@@ -478,16 +504,21 @@ impl JetStreamLog {
         let n = (state.last_sequence - seq).saturating_add(1).min(max as u64);
         let shared = &self.shared;
         let mut gets = futures_util::stream::iter(seq..seq + n)
-            .map(|s| shared.get(s, false))
+            .map(|s| async move {
+                // Not found on a replica behind the leader: ask the leader.
+                match shared.get(s, false).await? {
+                    Some(r) => Ok(Some(r)),
+                    None => shared.get(s, true).await,
+                }
+            })
             .buffered(32);
         let before = out.len();
         while let Some(r) = gets.next().await {
             match r? {
                 Some(r) => out.push(r),
-                None if out.len() == before => {
-                    // The first one: purged meanwhile, or a lagging replica.
-                    out.push(self.missing(seq).await?);
-                }
+                // Purged meanwhile: the first one is out of range, a later
+                // one ends the batch.
+                None if out.len() == before => return Err(memlog::Error::OutOfRange.into()),
                 None => break,
             }
         }

@@ -69,6 +69,6 @@ pub use builder::Builder;
 pub use bytes::Bytes;
 pub use error::Error;
 pub use log::{JetStreamLog, WriteStats};
-pub use memlog::{Offset, Record};
+pub use memlog::{self, Offset, Record};
 pub use replica::{Replica, ReplicaBuilder, ReplicaStream};
 pub use stream::{Canceller, RecordStream};

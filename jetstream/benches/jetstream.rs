@@ -63,7 +63,12 @@ fn main() {
     lat.sort();
     row(
         "`write`, 1 writer, one ack per write",
-        format!("{} (p50 {:?}, p99 {:?})", rate(n, took), pct(&lat, 0.5), pct(&lat, 0.99)),
+        format!(
+            "{} (p50 {:?}, p99 {:?})",
+            rate(n, took),
+            pct(&lat, 0.5),
+            pct(&lat, 0.99)
+        ),
     );
 
     // Writes, one ack each, from 8 threads sharing the connection.
@@ -80,16 +85,23 @@ fn main() {
         })
         .collect();
     hs.into_iter().for_each(|h| h.join().unwrap());
-    row("`write`, 8 threads, one ack per write each", rate(8 * per, t.elapsed()));
+    row(
+        "`write`, 8 threads, one ack per write each",
+        rate(8 * per, t.elapsed()),
+    );
 
     // Pipelined: write_batch sends the batch, then waits for the acks.
     for batch in [100u64, 1_000] {
         let total = 100_000 / scale;
         let t = Instant::now();
         for b in 0..total / batch {
-            log.write_batch((0..batch).map(|i| payload(b * batch + i))).unwrap();
+            log.write_batch((0..batch).map(|i| payload(b * batch + i)))
+                .unwrap();
         }
-        row(&format!("`write_batch` of {batch} (pipelined acks)"), rate(total, t.elapsed()));
+        row(
+            &format!("`write_batch` of {batch} (pipelined acks)"),
+            rate(total, t.elapsed()),
+        );
     }
     let stored = log.next_offset().unwrap();
 
@@ -103,7 +115,10 @@ fn main() {
         &format!("blocking stream from the server, replay of {stored}"),
         rate(stored, t.elapsed()),
     );
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let async_log: JetStreamLog = log.as_async().clone();
     let took = rt.block_on(async {
         use futures_util::StreamExt;
@@ -114,7 +129,10 @@ fn main() {
         }
         t.elapsed()
     });
-    row(&format!("async stream from the server, replay of {stored}"), rate(stored, took));
+    row(
+        &format!("async stream from the server, replay of {stored}"),
+        rate(stored, took),
+    );
 
     // Read latency: a direct get per read, vs the local replica.
     let live = 50_000 / scale;
@@ -124,7 +142,9 @@ fn main() {
         .history_segments(((stored + live) / 4096 + 2) as usize)
         .start_blocking()
         .unwrap();
-    replica.wait_for(stored - 1, Duration::from_secs(60)).unwrap();
+    replica
+        .wait_for(stored - 1, Duration::from_secs(60))
+        .unwrap();
     let samples = 2_000 / scale;
     let offsets: Vec<u64> = (0..samples).map(|i| (i * 7919) % stored).collect();
     let mut lat = Vec::new();
@@ -169,7 +189,11 @@ fn main() {
         let took = t.elapsed();
         row(
             &format!("replica → {readers} local streams, replay of {stored} each"),
-            format!("{} each, {} total", rate(stored, took), rate(stored * readers as u64, took)),
+            format!(
+                "{} each, {} total",
+                rate(stored, took),
+                rate(stored * readers as u64, took)
+            ),
         );
     }
 
@@ -188,7 +212,8 @@ fn main() {
         .collect();
     let t = Instant::now();
     for b in 0..live / 1_000 {
-        log.write_batch((0..1_000).map(|i| payload(b * 1_000 + i))).unwrap();
+        log.write_batch((0..1_000).map(|i| payload(b * 1_000 + i)))
+            .unwrap();
     }
     hs.into_iter().for_each(|h| h.join().unwrap());
     row(

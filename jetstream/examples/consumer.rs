@@ -13,7 +13,9 @@ use memlog_jetstream::{blocking::JetStreamLog, Error};
 
 fn main() -> Result<(), Error> {
     let mut args = std::env::args().skip(1);
-    let servers = args.next().unwrap_or_else(|| "nats://127.0.0.1:4222".into());
+    let servers = args
+        .next()
+        .unwrap_or_else(|| "nats://127.0.0.1:4222".into());
     let stream = args.next().unwrap_or_else(|| "events".into());
     let log = JetStreamLog::builder(&servers, &stream).open_blocking()?;
     let mut from = match args.next() {
@@ -27,7 +29,10 @@ fn main() -> Result<(), Error> {
                 Ok(r) => println!("{} {}", r.offset, String::from_utf8_lossy(&r.data)),
                 Err(e) if e == memlog::Error::OutOfRange => {
                     let (first, _) = log.range()?.unwrap_or((log.start_offset(), 0));
-                    eprintln!("fell behind retention at {}: resuming at {first}", stream.next_offset());
+                    eprintln!(
+                        "fell behind retention at {}: resuming at {first}",
+                        stream.next_offset()
+                    );
                     from = first;
                     break;
                 }

@@ -14,9 +14,13 @@ use std::time::Duration;
 
 fn main() -> Result<(), Error> {
     let mut args = std::env::args().skip(1);
-    let servers = args.next().unwrap_or_else(|| "nats://127.0.0.1:4222".into());
+    let servers = args
+        .next()
+        .unwrap_or_else(|| "nats://127.0.0.1:4222".into());
     let stream = args.next().unwrap_or_else(|| "events".into());
-    let count: u64 = args.next().map_or(u64::MAX, |n| n.parse().expect("a number of records"));
+    let count: u64 = args
+        .next()
+        .map_or(u64::MAX, |n| n.parse().expect("a number of records"));
     // Every producer and consumer builds the same log: the first one creates
     // the stream. It keeps the last 100 000 records.
     let log = JetStreamLog::builder(&servers, &stream)
@@ -27,8 +31,14 @@ fn main() -> Result<(), Error> {
     let mut i = 0;
     while i < count {
         let n = (count - i).min(10);
-        let offsets = log.write_batch((i..i + n).map(|k| format!("reading {k} from producer {me}")))?;
-        println!("producer {me}: records {i}..{} at offsets {:?}..={:?}", i + n, offsets.first(), offsets.last());
+        let offsets =
+            log.write_batch((i..i + n).map(|k| format!("reading {k} from producer {me}")))?;
+        println!(
+            "producer {me}: records {i}..{} at offsets {:?}..={:?}",
+            i + n,
+            offsets.first(),
+            offsets.last()
+        );
         i += n;
         std::thread::sleep(Duration::from_millis(100));
     }

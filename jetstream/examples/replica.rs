@@ -15,12 +15,18 @@ use std::time::Duration;
 
 fn main() -> Result<(), Error> {
     let mut args = std::env::args().skip(1);
-    let servers = args.next().unwrap_or_else(|| "nats://127.0.0.1:4222".into());
+    let servers = args
+        .next()
+        .unwrap_or_else(|| "nats://127.0.0.1:4222".into());
     let stream = args.next().unwrap_or_else(|| "events".into());
-    let readers: usize = args.next().map_or(4, |n| n.parse().expect("a number of readers"));
+    let readers: usize = args
+        .next()
+        .map_or(4, |n| n.parse().expect("a number of readers"));
     let log = JetStreamLog::builder(&servers, &stream).open_blocking()?;
     let replica = log.replica().start_blocking()?;
-    let start = replica.range().map_or(replica.next_offset(), |(first, _)| first);
+    let start = replica
+        .range()
+        .map_or(replica.next_offset(), |(first, _)| first);
     let seen: Vec<Arc<AtomicU64>> = (0..readers).map(|_| Arc::default()).collect();
     for count in &seen {
         let (count, mut local) = (count.clone(), replica.stream(start));
@@ -40,7 +46,9 @@ fn main() -> Result<(), Error> {
             "replica holds {:?} (generation {}); local readers at {at:?}{}",
             replica.range(),
             replica.generation(),
-            replica.last_error().map_or(String::new(), |e| format!("; last error: {e}"))
+            replica
+                .last_error()
+                .map_or(String::new(), |e| format!("; last error: {e}"))
         );
     }
     println!("the log was closed; the replica stopped");

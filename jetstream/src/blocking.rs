@@ -31,7 +31,10 @@ impl Runtime {
     }
 
     pub(crate) fn block_on<F: Future>(&self, f: F) -> F::Output {
-        self.0.as_ref().expect("runtime lives until drop").block_on(f)
+        self.0
+            .as_ref()
+            .expect("runtime lives until drop")
+            .block_on(f)
     }
 
     pub(crate) fn handle(&self) -> &tokio::runtime::Handle {
@@ -147,7 +150,8 @@ impl JetStreamLog {
         I: IntoIterator<Item = B>,
         B: Into<Bytes>,
     {
-        self.rt.block_on(self.log.write_batch_with_id(batch_id, batch))
+        self.rt
+            .block_on(self.log.write_batch_with_id(batch_id, batch))
     }
 
     /// See [`crate::JetStreamLog::read`].

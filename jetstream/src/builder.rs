@@ -345,9 +345,9 @@ impl Builder {
         self.servers
             .split(',')
             .map(|s| {
-                s.trim().parse::<ServerAddr>().map_err(|e| {
-                    Error::invalid(format!("server address {:?}: {e}", s.trim()))
-                })
+                s.trim()
+                    .parse::<ServerAddr>()
+                    .map_err(|e| Error::invalid(format!("server address {:?}: {e}", s.trim())))
             })
             .collect()
     }
@@ -362,24 +362,28 @@ impl Builder {
             // Reconnect fast: a restarted server or a new leader is usually
             // back within a second or two.
             .reconnect_delay_callback(|attempts| {
-                Duration::from_millis(50 * 2u64.pow(attempts.min(5) as u32)).min(Duration::from_secs(1))
+                Duration::from_millis(50 * 2u64.pow(attempts.min(5) as u32))
+                    .min(Duration::from_secs(1))
             })
             .connect(addrs);
-        let client = match tokio::time::timeout(self.timeouts.connect * n + Duration::from_secs(1), connect).await {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => {
-                return Err(Error::Connect {
-                    servers: self.servers.clone(),
-                    detail: e.to_string(),
-                })
-            }
-            Err(_) => {
-                return Err(Error::Connect {
-                    servers: self.servers.clone(),
-                    detail: format!("no answer within {:?}", self.timeouts.connect * n),
-                })
-            }
-        };
+        let client =
+            match tokio::time::timeout(self.timeouts.connect * n + Duration::from_secs(1), connect)
+                .await
+            {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => {
+                    return Err(Error::Connect {
+                        servers: self.servers.clone(),
+                        detail: e.to_string(),
+                    })
+                }
+                Err(_) => {
+                    return Err(Error::Connect {
+                        servers: self.servers.clone(),
+                        detail: format!("no answer within {:?}", self.timeouts.connect * n),
+                    })
+                }
+            };
         let js = jetstream::ContextBuilder::new()
             .timeout(self.timeouts.request)
             .backpressure_on_inflight(true)
@@ -422,8 +426,9 @@ impl Builder {
             .as_deref()
             .and_then(|d| d.strip_prefix(START_TAG))
             .map(|n| {
-                n.parse::<Offset>()
-                    .map_err(|_| Error::invalid(format!("stream description {n:?}: bad start offset")))
+                n.parse::<Offset>().map_err(|_| {
+                    Error::invalid(format!("stream description {n:?}: bad start offset"))
+                })
             })
             .transpose()?
             .unwrap_or(0);

@@ -5,8 +5,8 @@ use crate::nats::{retry, Failure, MESSAGE_TOO_LARGE};
 use crate::replica::ReplicaBuilder;
 use crate::stream::RecordStream;
 use crate::Error;
-use async_nats::jetstream::{self, message::PublishMessage, stream};
 use async_nats::jetstream::context::{PublishAckFuture, PublishError};
+use async_nats::jetstream::{self, message::PublishMessage, stream};
 use bytes::Bytes;
 use futures_util::{future, StreamExt};
 use memlog::{Offset, Record};
@@ -138,7 +138,8 @@ impl Shared {
     }
 
     pub(crate) fn mark_sealed(&self) {
-        self.sealed.send_if_modified(|s| !std::mem::replace(s, true));
+        self.sealed
+            .send_if_modified(|s| !std::mem::replace(s, true));
     }
 
     pub(crate) fn is_sealed(&self) -> bool {
@@ -181,7 +182,9 @@ impl Shared {
                 Ok(m) => Ok(Some(self.record(m))),
                 Err(e) => match e.kind() {
                     D::NotFound => Ok(None),
-                    D::ErrorResponse(status, why) if status.as_u16() != 503 && status.as_u16() != 408 => {
+                    D::ErrorResponse(status, why)
+                        if status.as_u16() != 503 && status.as_u16() != 408 =>
+                    {
                         Err(Failure::Fatal(Error::Server {
                             code: status.as_u16().into(),
                             description: why,
@@ -501,7 +504,9 @@ impl JetStreamLog {
         if seq < state.first_sequence {
             return Err(memlog::Error::OutOfRange.into());
         }
-        let n = (state.last_sequence - seq).saturating_add(1).min(max as u64);
+        let n = (state.last_sequence - seq)
+            .saturating_add(1)
+            .min(max as u64);
         let shared = &self.shared;
         let mut gets = futures_util::stream::iter(seq..seq + n)
             .map(|s| async move {

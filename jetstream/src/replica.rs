@@ -178,7 +178,10 @@ struct ReplicaShared {
 
 impl ReplicaShared {
     fn current(&self) -> (Log<Bytes>, u64) {
-        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn set_error(&self, e: Option<Error>) {
@@ -489,7 +492,10 @@ impl ReplicaStream {
         e
     }
 
-    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Record<Bytes>, memlog::Error>>> {
+    fn poll_item(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Record<Bytes>, memlog::Error>>> {
         loop {
             if self.end.is_some() {
                 return Poll::Ready(None);
@@ -524,7 +530,10 @@ impl ReplicaStream {
     }
 
     /// Polls on this thread until ready or `deadline`; `None` on timeout.
-    fn block(&mut self, deadline: Option<Instant>) -> Option<Option<Result<Record<Bytes>, memlog::Error>>> {
+    fn block(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Option<Option<Result<Record<Bytes>, memlog::Error>>> {
         let me = thread::current().id();
         let waker = match &self.waker {
             Some((id, w)) if *id == me => w.clone(),

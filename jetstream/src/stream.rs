@@ -276,7 +276,10 @@ impl RecordStream {
 
     /// The item for `poll_next` (and the blocking iterator): a drained
     /// sealed stream ends without an item.
-    pub(crate) fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Record<Bytes>, Error>>> {
+    pub(crate) fn poll_item(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Record<Bytes>, Error>>> {
         if self.end.is_some() {
             return Poll::Ready(None);
         }

@@ -190,7 +190,9 @@ impl Server {
                     return Err(self.failed(&format!("exited with {status}")));
                 }
             }
-            if self.ready_lines() > self.starts && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if self.ready_lines() > self.starts
+                && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            {
                 return Ok(());
             }
             if Instant::now() > until {
@@ -275,7 +277,9 @@ impl Cluster {
             })
             .collect();
         for s in starts {
-            let server = s.join().map_err(|_| io::Error::other("server start panicked"))??;
+            let server = s
+                .join()
+                .map_err(|_| io::Error::other("server start panicked"))??;
             cluster.nodes.push(server);
         }
         Ok(cluster)
@@ -283,7 +287,11 @@ impl Cluster {
 
     /// Every node's URL, separated by commas (what the builders take).
     pub fn urls(&self) -> String {
-        self.nodes.iter().map(Server::url).collect::<Vec<_>>().join(",")
+        self.nodes
+            .iter()
+            .map(Server::url)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// Node `i` (`server_name` `n{i}`), to kill or restart.

@@ -65,7 +65,12 @@ trait Backend: Clone + Send + Sync + 'static {
     fn write_bytes(&self, b: Bytes) -> Result<Offset, Error>;
     fn write_batch_bytes(&self, b: Vec<Bytes>) -> Result<Vec<Offset>, Error>;
     fn read_record(&self, o: Offset) -> Result<Record<Bytes>, Error>;
-    fn read_batch_records(&self, start: Offset, out: &mut Vec<Record<Bytes>>, max: usize) -> Result<usize, Error>;
+    fn read_batch_records(
+        &self,
+        start: Offset,
+        out: &mut Vec<Record<Bytes>>,
+        max: usize,
+    ) -> Result<usize, Error>;
     fn range(&self) -> Option<(Offset, Offset)>;
     fn next_offset(&self) -> Offset;
     fn stream(&self, start: Offset) -> Self::S;
@@ -217,7 +222,12 @@ impl Backend for Mem {
     fn read_record(&self, o: Offset) -> Result<Record<Bytes>, Error> {
         self.0.read(o)
     }
-    fn read_batch_records(&self, start: Offset, out: &mut Vec<Record<Bytes>>, max: usize) -> Result<usize, Error> {
+    fn read_batch_records(
+        &self,
+        start: Offset,
+        out: &mut Vec<Record<Bytes>>,
+        max: usize,
+    ) -> Result<usize, Error> {
         self.0.read_batch(start, out, max)
     }
     fn range(&self) -> Option<(Offset, Offset)> {
@@ -245,7 +255,8 @@ struct Js {
 }
 
 fn js_log(o: Opts) -> (blocking::JetStreamLog, Arc<Server>) {
-    let server = Arc::new(Server::start().expect("start nats-server (apt-get install -y nats-server)"));
+    let server =
+        Arc::new(Server::start().expect("start nats-server (apt-get install -y nats-server)"));
     let mut b = blocking::JetStreamLog::builder(&server.url(), "contract")
         .start_offset(o.start)
         .segment_size(o.seg)
@@ -264,7 +275,9 @@ impl TestStream for blocking::Stream {
         blocking::Stream::try_recv(self).map(|r| d(&r)).map_err(m)
     }
     fn recv_timeout(&mut self, t: Duration) -> Result<Got, Error> {
-        blocking::Stream::recv_timeout(self, t).map(|r| d(&r)).map_err(m)
+        blocking::Stream::recv_timeout(self, t)
+            .map(|r| d(&r))
+            .map_err(m)
     }
     fn next_offset(&self) -> Offset {
         blocking::Stream::next_offset(self)
@@ -282,7 +295,10 @@ impl Backend for Js {
     type S = blocking::Stream;
     fn make(o: Opts) -> Self {
         let (log, server) = js_log(o);
-        Js { log, _server: server }
+        Js {
+            log,
+            _server: server,
+        }
     }
     fn purge() -> Purge {
         Purge::Messages
@@ -299,7 +315,12 @@ impl Backend for Js {
     fn read_record(&self, o: Offset) -> Result<Record<Bytes>, Error> {
         self.log.read(o).map_err(m)
     }
-    fn read_batch_records(&self, start: Offset, out: &mut Vec<Record<Bytes>>, max: usize) -> Result<usize, Error> {
+    fn read_batch_records(
+        &self,
+        start: Offset,
+        out: &mut Vec<Record<Bytes>>,
+        max: usize,
+    ) -> Result<usize, Error> {
         self.log.read_batch(start, out, max).map_err(m)
     }
     fn range(&self) -> Option<(Offset, Offset)> {
@@ -389,7 +410,12 @@ impl Backend for Rep {
     fn read_record(&self, o: Offset) -> Result<Record<Bytes>, Error> {
         self.replica.read(o)
     }
-    fn read_batch_records(&self, start: Offset, out: &mut Vec<Record<Bytes>>, max: usize) -> Result<usize, Error> {
+    fn read_batch_records(
+        &self,
+        start: Offset,
+        out: &mut Vec<Record<Bytes>>,
+        max: usize,
+    ) -> Result<usize, Error> {
         self.replica.read_batch(start, out, max)
     }
     fn range(&self) -> Option<(Offset, Offset)> {
@@ -488,7 +514,10 @@ fn checkpoint_and_resume<B: Backend>() {
 
 fn checkpoint_and_resume_with_start_offset<B: Backend>() {
     let log = B::make(opts(1_000, 4, 100));
-    assert_eq!(log.write_batch(0..10).unwrap(), (1_000..1_010).collect::<Vec<_>>());
+    assert_eq!(
+        log.write_batch(0..10).unwrap(),
+        (1_000..1_010).collect::<Vec<_>>()
+    );
     let mut s = log.stream(1_000);
     assert_eq!(s.recv_timeout(B::soon()).unwrap().1, 0);
     assert_eq!(s.try_recv().unwrap().1, 1);
@@ -512,7 +541,11 @@ fn concurrent_writers<B: Backend>() {
     let handles: Vec<_> = (0..WRITERS)
         .map(|w| {
             let log = log.clone();
-            thread::spawn(move || (0..n).map(|seq| log.write(w << 32 | seq).unwrap()).collect::<Vec<u64>>())
+            thread::spawn(move || {
+                (0..n)
+                    .map(|seq| log.write(w << 32 | seq).unwrap())
+                    .collect::<Vec<u64>>()
+            })
         })
         .collect();
     let returned: Vec<Vec<u64>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
@@ -523,7 +556,10 @@ fn concurrent_writers<B: Backend>() {
     assert_eq!(log.next_offset(), total);
     assert_eq!(log.range(), Some((0, total - 1)));
     let mut out = Vec::new();
-    assert_eq!(log.read_batch(0, &mut out, usize::MAX).unwrap(), total as usize);
+    assert_eq!(
+        log.read_batch(0, &mut out, usize::MAX).unwrap(),
+        total as usize
+    );
     let mut next_seq = vec![0u64; WRITERS as usize];
     for (i, &(o, x)) in out.iter().enumerate() {
         assert_eq!(o, i as u64);
@@ -738,7 +774,10 @@ fn read_batch_cases<B: Backend>() {
         log.write(i).unwrap();
     }
     assert_eq!(log.read_batch(150, &mut out, 1), Err(Error::FutureOffset));
-    assert_eq!(log.read_batch(u64::MAX, &mut out, 1), Err(Error::FutureOffset));
+    assert_eq!(
+        log.read_batch(u64::MAX, &mut out, 1),
+        Err(Error::FutureOffset)
+    );
     assert_eq!(log.read_batch(129, &mut out, 5), Err(Error::OutOfRange));
     assert_eq!(log.read_batch(99, &mut out, 5), Err(Error::OutOfRange));
     assert!(out.is_empty());
@@ -746,7 +785,10 @@ fn read_batch_cases<B: Backend>() {
     assert_eq!(out, (145..150).map(|o| (o, o - 100)).collect::<Vec<_>>());
     assert_eq!(log.read_batch(137, &mut out, 6), Ok(6));
     assert_eq!(out.len(), 11);
-    assert_eq!(out[5..], (137..143).map(|o| (o, o - 100)).collect::<Vec<_>>());
+    assert_eq!(
+        out[5..],
+        (137..143).map(|o| (o, o - 100)).collect::<Vec<_>>()
+    );
     out.clear();
     assert_eq!(log.read_batch(130, &mut out, 1), Ok(1));
     assert_eq!(out[0].1, 30);
@@ -822,13 +864,19 @@ fn close_wakes_blocked_streams<B: Backend>() {
 fn recv_timeout_then_stream_still_works<B: Backend>() {
     let log = B::make(opts(0, 4, 2));
     let mut s = log.stream(0);
-    assert_eq!(s.recv_timeout(Duration::from_millis(10)), Err(Error::Timeout));
+    assert_eq!(
+        s.recv_timeout(Duration::from_millis(10)),
+        Err(Error::Timeout)
+    );
     assert_eq!(s.recv_timeout(Duration::ZERO), Err(Error::Timeout));
     assert_eq!(s.try_recv(), Err(Error::FutureOffset));
     assert_eq!(s.ended(), None);
     log.write(42).unwrap();
     assert_eq!(s.recv_timeout(B::soon()).unwrap().1, 42);
-    assert_eq!(s.recv_timeout(Duration::from_millis(1)), Err(Error::Timeout));
+    assert_eq!(
+        s.recv_timeout(Duration::from_millis(1)),
+        Err(Error::Timeout)
+    );
     let w = log.clone();
     let t = thread::spawn(move || {
         thread::sleep(Duration::from_millis(20));
@@ -850,7 +898,10 @@ fn created_is_the_write_time<B: Backend>() {
     let o = log.write(1).unwrap();
     let after = SystemTime::now() + slack;
     let created = log.read_record(o).unwrap().created;
-    assert!(before <= created && created <= after, "{created:?} not in [{before:?}, {after:?}]");
+    assert!(
+        before <= created && created <= after,
+        "{created:?} not in [{before:?}, {after:?}]"
+    );
     let t0 = SystemTime::now() - slack;
     let batch = log.write_batch([2, 3]).unwrap();
     let t1 = SystemTime::now() + slack;
@@ -950,7 +1001,10 @@ fn stream_started_far_in_the_future_waits_for_its_offset<B: Backend>() {
 fn start_offset_at_the_maximum_works<B: Backend>() {
     let log = B::make(opts(MAX_START_OFFSET, 2, 0));
     assert_eq!(log.write(1).unwrap(), MAX_START_OFFSET);
-    assert_eq!(log.write_batch([2, 3, 4]), Err(Error::BatchTooLarge { len: 3, max: 2 }));
+    assert_eq!(
+        log.write_batch([2, 3, 4]),
+        Err(Error::BatchTooLarge { len: 3, max: 2 })
+    );
     assert_eq!(
         log.write_batch([2, 3]).unwrap(),
         [MAX_START_OFFSET + 1, MAX_START_OFFSET + 2]
@@ -964,7 +1018,10 @@ fn start_offset_at_the_maximum_works<B: Backend>() {
     assert_eq!(log.read(MAX_START_OFFSET + 2).unwrap().1, 3);
     assert_eq!(log.read(u64::MAX), Err(Error::FutureOffset));
     let mut out = Vec::new();
-    assert_eq!(log.read_batch(MAX_START_OFFSET + 2, &mut out, usize::MAX), Ok(1));
+    assert_eq!(
+        log.read_batch(MAX_START_OFFSET + 2, &mut out, usize::MAX),
+        Ok(1)
+    );
 }
 
 fn oversized_payload_writes_nothing<B: Backend>() {
@@ -974,7 +1031,10 @@ fn oversized_payload_writes_nothing<B: Backend>() {
     });
     let b = |n: usize| Bytes::from(vec![7u8; n]);
     assert_eq!(log.write_bytes(b(1)).unwrap(), 0);
-    assert_eq!(log.write_bytes(b(5)), Err(Error::RecordTooLarge { len: 5, max: 4 }));
+    assert_eq!(
+        log.write_bytes(b(5)),
+        Err(Error::RecordTooLarge { len: 5, max: 4 })
+    );
     assert_eq!(log.next_offset(), 1);
     assert_eq!(log.range(), Some((0, 0)));
     assert_eq!(log.write_bytes(b(4)).unwrap(), 1);
@@ -982,7 +1042,10 @@ fn oversized_payload_writes_nothing<B: Backend>() {
     assert_eq!(log.read_record(2).unwrap().data.len(), 0);
     log.close();
     // After close the size check still comes first.
-    assert_eq!(log.write_bytes(b(9)), Err(Error::RecordTooLarge { len: 9, max: 4 }));
+    assert_eq!(
+        log.write_bytes(b(9)),
+        Err(Error::RecordTooLarge { len: 9, max: 4 })
+    );
     assert_eq!(log.write_bytes(b(1)), Err(Error::Closed));
 }
 
@@ -999,13 +1062,19 @@ fn batch_with_one_oversized_record_writes_nothing<B: Backend>() {
     );
     assert_eq!(log.next_offset(), 1);
     assert_eq!(log.range(), Some((0, 0)));
-    assert_eq!(log.write_batch_bytes(vec![b(1, 5), b(1, 6)]).unwrap(), [1, 2]);
+    assert_eq!(
+        log.write_batch_bytes(vec![b(1, 5), b(1, 6)]).unwrap(),
+        [1, 2]
+    );
     assert_eq!(&log.read_record(1).unwrap().data[..], [5]);
 }
 
 fn batch_longer_than_retention<B: Backend>() {
     let log = B::make(opts(0, 4, 1));
-    assert_eq!(log.write_batch(0..9), Err(Error::BatchTooLarge { len: 9, max: 8 }));
+    assert_eq!(
+        log.write_batch(0..9),
+        Err(Error::BatchTooLarge { len: 9, max: 8 })
+    );
     assert_eq!(log.range(), None);
     assert_eq!(log.write_batch(0..8).unwrap(), (0..8).collect::<Vec<_>>());
     assert_eq!(log.range(), Some((0, 7)));

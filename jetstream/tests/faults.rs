@@ -76,7 +76,11 @@ fn reader(
             if want != u64::MAX && got.len() as u64 >= want {
                 return got;
             }
-            assert!(Instant::now() < deadline, "stream stuck at {} of {want}", got.len());
+            assert!(
+                Instant::now() < deadline,
+                "stream stuck at {} of {want}",
+                got.len()
+            );
             match s.recv_timeout(Duration::from_millis(500)) {
                 Ok(r) => got.push((r.offset, d(&r.data))),
                 Err(e) if e == LogError::Timeout => {}
@@ -90,7 +94,10 @@ fn reader(
 }
 
 /// The same for a replica's local stream.
-fn replica_reader(mut s: memlog_jetstream::ReplicaStream, total: Arc<AtomicU64>) -> thread::JoinHandle<Vec<(Offset, u64)>> {
+fn replica_reader(
+    mut s: memlog_jetstream::ReplicaStream,
+    total: Arc<AtomicU64>,
+) -> thread::JoinHandle<Vec<(Offset, u64)>> {
     thread::spawn(move || {
         let mut got = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -99,7 +106,11 @@ fn replica_reader(mut s: memlog_jetstream::ReplicaStream, total: Arc<AtomicU64>)
             if want != u64::MAX && got.len() as u64 >= want {
                 return got;
             }
-            assert!(Instant::now() < deadline, "replica stream stuck at {} of {want}", got.len());
+            assert!(
+                Instant::now() < deadline,
+                "replica stream stuck at {} of {want}",
+                got.len()
+            );
             match s.recv_timeout(Duration::from_millis(500)) {
                 Ok(r) => got.push((r.offset, d(&r.data))),
                 Err(LogError::Timeout) => {}
@@ -110,7 +121,12 @@ fn replica_reader(mut s: memlog_jetstream::ReplicaStream, total: Arc<AtomicU64>)
 }
 
 /// The checks every fault test makes; returns (records, duplicates, lost).
-fn verify(label: &str, log: &blocking::JetStreamLog, acked: &[Acked], streams: &[(&str, Vec<(Offset, u64)>)]) -> (u64, u64, u64) {
+fn verify(
+    label: &str,
+    log: &blocking::JetStreamLog,
+    acked: &[Acked],
+    streams: &[(&str, Vec<(Offset, u64)>)],
+) -> (u64, u64, u64) {
     let mut server = Vec::new();
     log.read_batch(0, &mut server, usize::MAX).unwrap();
     let server: Vec<(Offset, u64)> = server.iter().map(|r| (r.offset, d(&r.data))).collect();
@@ -133,7 +149,10 @@ fn verify(label: &str, log: &blocking::JetStreamLog, acked: &[Acked], streams: &
         for &(o, x) in mine {
             acked_total += 1;
             match at.get(&x) {
-                Some(&so) => assert_eq!(so, o, "{label}: writer {w} value {x:#x} acked at {o}, stored at {so}"),
+                Some(&so) => assert_eq!(
+                    so, o,
+                    "{label}: writer {w} value {x:#x} acked at {o}, stored at {so}"
+                ),
                 None => lost += 1,
             }
             assert!(last < Some(o), "{label}: writer {w} out of order at {o}");
@@ -143,10 +162,16 @@ fn verify(label: &str, log: &blocking::JetStreamLog, acked: &[Acked], streams: &
     let unacked = server.len() as u64 - acked_total.min(server.len() as u64);
     assert_eq!(duplicates, 0, "{label}: duplicates on the server");
     assert_eq!(lost, 0, "{label}: acknowledged records lost");
-    assert_eq!(unacked, 0, "{label}: records stored that no writer had acknowledged");
+    assert_eq!(
+        unacked, 0,
+        "{label}: records stored that no writer had acknowledged"
+    );
     for (name, got) in streams {
         assert_eq!(got.len(), server.len(), "{label}: {name} count");
-        assert!(got == &server, "{label}: {name} differs from the server's records");
+        assert!(
+            got == &server,
+            "{label}: {name} differs from the server's records"
+        );
     }
     (server.len() as u64, duplicates, lost)
 }
@@ -166,12 +191,16 @@ fn kill_9_single_server_mid_stream_and_restart_on_the_same_store() {
     let total = Arc::new(AtomicU64::new(u64::MAX));
     let outages = Arc::new(AtomicU64::new(0));
     let replica = log.replica().start_blocking().unwrap();
-    let readers: Vec<_> = (0..2).map(|_| reader(log.stream(0), total.clone(), outages.clone())).collect();
+    let readers: Vec<_> = (0..2)
+        .map(|_| reader(log.stream(0), total.clone(), outages.clone()))
+        .collect();
     let local = replica_reader(replica.stream(0), total.clone());
     // Writers on their own connections (a process each, in real life).
     let writers: Vec<_> = (0..3u64)
         .map(|w| {
-            let own = blocking::JetStreamLog::builder(&url, "k9").open_blocking().unwrap();
+            let own = blocking::JetStreamLog::builder(&url, "k9")
+                .open_blocking()
+                .unwrap();
             writer(own, w, stop.clone(), retries.clone())
         })
         .collect();
@@ -184,7 +213,8 @@ fn kill_9_single_server_mid_stream_and_restart_on_the_same_store() {
     }
     thread::sleep(Duration::from_millis(700));
     stop.store(true, Ordering::Relaxed);
-    let (acked, stats): (Vec<Acked>, Vec<WriteStats>) = writers.into_iter().map(|h| h.join().unwrap()).unzip();
+    let (acked, stats): (Vec<Acked>, Vec<WriteStats>) =
+        writers.into_iter().map(|h| h.join().unwrap()).unzip();
     let attempts_retried: u64 = stats.iter().map(|s| s.retried).sum();
     let deduplicated: u64 = stats.iter().map(|s| s.deduplicated).sum();
     let n: u64 = acked.iter().map(|a| a.len() as u64).sum();
@@ -199,7 +229,12 @@ fn kill_9_single_server_mid_stream_and_restart_on_the_same_store() {
         "kill -9",
         &log,
         &acked,
-        &[("stream 1", got[0].clone()), ("stream 2", got[1].clone()), ("replica stream", local), ("replica read_batch", rep)],
+        &[
+            ("stream 1", got[0].clone()),
+            ("stream 2", got[1].clone()),
+            ("replica stream", local),
+            ("replica read_batch", rep),
+        ],
     );
     assert_eq!(replica.generation(), 0, "the replica never fell behind");
     println!(
@@ -246,7 +281,9 @@ fn r3_cluster_loses_the_stream_leader_during_writes() {
     let total = Arc::new(AtomicU64::new(u64::MAX));
     let outages = Arc::new(AtomicU64::new(0));
     let replica = log.replica().start_blocking().unwrap();
-    let readers: Vec<_> = (0..2).map(|_| reader(log.stream(0), total.clone(), outages.clone())).collect();
+    let readers: Vec<_> = (0..2)
+        .map(|_| reader(log.stream(0), total.clone(), outages.clone()))
+        .collect();
     let local = replica_reader(replica.stream(0), total.clone());
     let writers: Vec<_> = (0..3u64)
         .map(|w| writer(open(false).unwrap(), w, stop.clone(), retries.clone()))
@@ -266,7 +303,8 @@ fn r3_cluster_loses_the_stream_leader_during_writes() {
         thread::sleep(Duration::from_millis(1500));
     }
     stop.store(true, Ordering::Relaxed);
-    let (acked, stats): (Vec<Acked>, Vec<WriteStats>) = writers.into_iter().map(|h| h.join().unwrap()).unzip();
+    let (acked, stats): (Vec<Acked>, Vec<WriteStats>) =
+        writers.into_iter().map(|h| h.join().unwrap()).unzip();
     let attempts_retried: u64 = stats.iter().map(|s| s.retried).sum();
     let deduplicated: u64 = stats.iter().map(|s| s.deduplicated).sum();
     let n: u64 = acked.iter().map(|a| a.len() as u64).sum();
@@ -277,7 +315,11 @@ fn r3_cluster_loses_the_stream_leader_during_writes() {
         "R3 leader loss",
         &log,
         &acked,
-        &[("stream 1", got[0].clone()), ("stream 2", got[1].clone()), ("replica stream", local)],
+        &[
+            ("stream 1", got[0].clone()),
+            ("stream 2", got[1].clone()),
+            ("replica stream", local),
+        ],
     );
     println!(
         "FIGURES R3 cluster, stream leader killed: records {records}, kills {KILLS} (leaders {leaders:?}), \
@@ -309,7 +351,8 @@ fn a_stream_falling_behind_retention_gets_out_of_range_never_a_gap() {
     // The reader stops; the writers write far more than the stream reads
     // ahead (one pull, 1024) plus what the server keeps (200).
     for chunk in 0..30u64 {
-        log.write_batch((0..100).map(|i| v(10 + chunk * 100 + i))).unwrap();
+        log.write_batch((0..100).map(|i| v(10 + chunk * 100 + i)))
+            .unwrap();
     }
     let (first, last) = log.range().unwrap().unwrap();
     assert_eq!((first, last), (2_810, 3_009));
@@ -329,7 +372,10 @@ fn a_stream_falling_behind_retention_gets_out_of_range_never_a_gap() {
     }
     let stopped = s.next_offset();
     assert_eq!(stopped, got.len() as u64);
-    assert!(stopped < first, "it stopped at {stopped}, which the server still has");
+    assert!(
+        stopped < first,
+        "it stopped at {stopped}, which the server still has"
+    );
     assert_eq!(log.read(stopped).unwrap_err(), LogError::OutOfRange);
     // Resume from the retained range.
     let mut again = log.stream(first);
@@ -415,7 +461,12 @@ fn a_replica_falling_behind_retention_starts_a_new_generation_and_says_so() {
         .timeout(Duration::from_secs(3))
         .open_blocking()
         .unwrap();
-    let replica = via_proxy.replica().segment_size(100).history_segments(1).start_blocking().unwrap();
+    let replica = via_proxy
+        .replica()
+        .segment_size(100)
+        .history_segments(1)
+        .start_blocking()
+        .unwrap();
     writer.write_batch((0..50).map(v)).unwrap();
     replica.wait_for(49, Duration::from_secs(10)).unwrap();
     let mut local = replica.stream(0);
@@ -428,14 +479,20 @@ fn a_replica_falling_behind_retention_starts_a_new_generation_and_says_so() {
     // (the server keeps 200).
     proxy.cut();
     for chunk in 0..10u64 {
-        writer.write_batch((0..100).map(|i| v(50 + chunk * 100 + i))).unwrap();
+        writer
+            .write_batch((0..100).map(|i| v(50 + chunk * 100 + i)))
+            .unwrap();
     }
     let (first, last) = writer.range().unwrap().unwrap();
     assert_eq!((first, last), (850, 1_049));
     thread::sleep(Duration::from_millis(500));
     proxy.restore();
     replica.wait_for(last, Duration::from_secs(30)).unwrap();
-    assert_eq!(replica.generation(), 1, "one new local log, started at the server's first retained offset");
+    assert_eq!(
+        replica.generation(),
+        1,
+        "one new local log, started at the server's first retained offset"
+    );
     assert_eq!(replica.log().start_offset(), first);
     // Local readers learn it explicitly.
     assert_eq!(local.next(), Some(Err(LogError::OutOfRange)));
@@ -476,22 +533,42 @@ fn bad_input_gives_a_clear_error_within_a_bounded_time() {
     println!("FIGURES bad input:");
     // Server down at connect.
     let port = free_port().unwrap();
-    let e = within(Duration::from_secs(5), "connect to a port with no server", || {
-        blocking::JetStreamLog::builder(&format!("nats://127.0.0.1:{port}"), "x")
-            .connect_timeout(Duration::from_secs(1))
-            .create_blocking()
-            .unwrap_err()
-    });
+    let e = within(
+        Duration::from_secs(5),
+        "connect to a port with no server",
+        || {
+            blocking::JetStreamLog::builder(&format!("nats://127.0.0.1:{port}"), "x")
+                .connect_timeout(Duration::from_secs(1))
+                .create_blocking()
+                .unwrap_err()
+        },
+    );
     assert!(matches!(e, Error::Connect { .. }), "{e}");
     assert!(e.to_string().contains(&port.to_string()), "{e}");
 
     // Bad settings.
     for (b, what) in [
-        (blocking::JetStreamLog::builder("nats://127.0.0.1:1", "x").segment_size(0), "segment_size"),
-        (blocking::JetStreamLog::builder("nats://127.0.0.1:1", "x").replicas(0), "replicas"),
-        (blocking::JetStreamLog::builder("nats://127.0.0.1:1", "x").timeout(Duration::from_secs(300)), "duplicate_window"),
-        (blocking::JetStreamLog::builder("nats://127.0.0.1:1", "x").start_offset(u64::MAX), "start_offset"),
-        (blocking::JetStreamLog::builder("not a url::", "x"), "server address"),
+        (
+            blocking::JetStreamLog::builder("nats://127.0.0.1:1", "x").segment_size(0),
+            "segment_size",
+        ),
+        (
+            blocking::JetStreamLog::builder("nats://127.0.0.1:1", "x").replicas(0),
+            "replicas",
+        ),
+        (
+            blocking::JetStreamLog::builder("nats://127.0.0.1:1", "x")
+                .timeout(Duration::from_secs(300)),
+            "duplicate_window",
+        ),
+        (
+            blocking::JetStreamLog::builder("nats://127.0.0.1:1", "x").start_offset(u64::MAX),
+            "start_offset",
+        ),
+        (
+            blocking::JetStreamLog::builder("not a url::", "x"),
+            "server address",
+        ),
     ] {
         match b.create_blocking() {
             Err(Error::Log(LogError::InvalidConfig(why))) => assert!(why.contains(what), "{why}"),
@@ -503,9 +580,16 @@ fn bad_input_gives_a_clear_error_within_a_bounded_time() {
     let url = server.url();
     // Unknown stream.
     let e = within(Duration::from_secs(5), "open an unknown stream", || {
-        blocking::JetStreamLog::builder(&url, "nope").open_blocking().unwrap_err()
+        blocking::JetStreamLog::builder(&url, "nope")
+            .open_blocking()
+            .unwrap_err()
     });
-    assert_eq!(e, Error::StreamNotFound { stream: "nope".into() });
+    assert_eq!(
+        e,
+        Error::StreamNotFound {
+            stream: "nope".into()
+        }
+    );
     assert!(e.to_string().contains("nope"));
 
     let log = blocking::JetStreamLog::builder(&url, "bad")
@@ -516,26 +600,41 @@ fn bad_input_gives_a_clear_error_within_a_bounded_time() {
     // room for headers.
     let max = log.max_record_bytes();
     assert_eq!(max, 1024 * 1024 - 128);
-    let e = within(Duration::from_millis(500), "write an oversized record", || {
-        log.write(vec![0u8; max + 1]).unwrap_err()
-    });
+    let e = within(
+        Duration::from_millis(500),
+        "write an oversized record",
+        || log.write(vec![0u8; max + 1]).unwrap_err(),
+    );
     assert_eq!(e, LogError::RecordTooLarge { len: max + 1, max });
     assert_eq!(log.write(vec![1u8; max]).unwrap(), 0);
     assert_eq!(log.read(0).unwrap().data.len(), max);
 
     // A stream deleted under a writer.
-    let other = blocking::JetStreamLog::builder(&url, "gone").create_blocking().unwrap();
+    let other = blocking::JetStreamLog::builder(&url, "gone")
+        .create_blocking()
+        .unwrap();
     other.write("x").unwrap();
     delete_stream(&url, "gone");
-    let e = within(Duration::from_secs(12), "write to a deleted stream", || other.write("y").unwrap_err());
-    assert_eq!(e, Error::StreamNotFound { stream: "gone".into() });
+    let e = within(Duration::from_secs(12), "write to a deleted stream", || {
+        other.write("y").unwrap_err()
+    });
+    assert_eq!(
+        e,
+        Error::StreamNotFound {
+            stream: "gone".into()
+        }
+    );
 
     // Sealed by another process: its writes fail Closed (from the server).
-    let second = blocking::JetStreamLog::builder(&url, "bad").open_blocking().unwrap();
+    let second = blocking::JetStreamLog::builder(&url, "bad")
+        .open_blocking()
+        .unwrap();
     log.close().unwrap();
-    let e = within(Duration::from_secs(3), "write to a stream sealed by another handle", || {
-        second.write("late").unwrap_err()
-    });
+    let e = within(
+        Duration::from_secs(3),
+        "write to a stream sealed by another handle",
+        || second.write("late").unwrap_err(),
+    );
     assert_eq!(e, LogError::Closed);
     assert_eq!(second.write("later").unwrap_err(), LogError::Closed);
 
@@ -548,13 +647,29 @@ fn bad_input_gives_a_clear_error_within_a_bounded_time() {
     let mut stream = live.stream(0);
     assert_eq!(stream.next().unwrap().unwrap().offset, 0);
     server.kill().unwrap();
-    let e = within(Duration::from_secs(4), "write while the server is down", || live.write("b").unwrap_err());
+    let e = within(
+        Duration::from_secs(4),
+        "write while the server is down",
+        || live.write("b").unwrap_err(),
+    );
     assert!(matches!(e, Error::Unavailable { op: "write", .. }), "{e}");
-    let e = within(Duration::from_secs(4), "read while the server is down", || live.read(0).unwrap_err());
+    let e = within(
+        Duration::from_secs(4),
+        "read while the server is down",
+        || live.read(0).unwrap_err(),
+    );
     assert!(matches!(e, Error::Unavailable { op: "read", .. }), "{e}");
-    let e = within(Duration::from_secs(4), "range while the server is down", || live.range().unwrap_err());
+    let e = within(
+        Duration::from_secs(4),
+        "range while the server is down",
+        || live.range().unwrap_err(),
+    );
     assert!(matches!(e, Error::Unavailable { .. }), "{e}");
- let e = within(Duration::from_secs(8), "stream while the server is down", || stream.next().unwrap().unwrap_err());
+    let e = within(
+        Duration::from_secs(8),
+        "stream while the server is down",
+        || stream.next().unwrap().unwrap_err(),
+    );
     assert!(matches!(e, Error::Unavailable { op: "stream", .. }), "{e}");
     // The stream stays usable: after a restart it goes on where it was.
     server.restart().unwrap();
@@ -575,7 +690,10 @@ fn bad_input_gives_a_clear_error_within_a_bounded_time() {
 
 /// Deletes a stream with the plain client, behind the log's back.
 fn delete_stream(url: &str, name: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let client = async_nats::connect(url).await.unwrap();
         let js = async_nats::jetstream::new(client);

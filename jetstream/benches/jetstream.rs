@@ -147,29 +147,25 @@ fn main() {
         .unwrap();
     let samples = 2_000 / scale;
     let offsets: Vec<u64> = (0..samples).map(|i| (i * 7919) % stored).collect();
-    let mut lat = Vec::new();
-    for &o in &offsets {
-        let s = Instant::now();
-        let r = log.read(o).unwrap();
-        lat.push(s.elapsed());
-        assert_eq!(r.offset, o);
-    }
-    lat.sort();
+    let latency = |read: &dyn Fn(u64) -> u64| {
+        let mut lat: Vec<Duration> = offsets
+            .iter()
+            .map(|&o| {
+                let s = Instant::now();
+                assert_eq!(read(o), o);
+                s.elapsed()
+            })
+            .collect();
+        lat.sort();
+        format!("p50 {:?}, p99 {:?}", pct(&lat, 0.5), pct(&lat, 0.99))
+    };
     row(
         "`read`, direct get from the server",
-        format!("p50 {:?}, p99 {:?}", pct(&lat, 0.5), pct(&lat, 0.99)),
+        latency(&|o| log.read(o).unwrap().offset),
     );
-    let mut lat = Vec::new();
-    for &o in &offsets {
-        let s = Instant::now();
-        let r = replica.read(o).unwrap();
-        lat.push(s.elapsed());
-        assert_eq!(r.offset, o);
-    }
-    lat.sort();
     row(
         "`read` from the replica (local memlog)",
-        format!("p50 {:?}, p99 {:?}", pct(&lat, 0.5), pct(&lat, 0.99)),
+        latency(&|o| replica.read(o).unwrap().offset),
     );
 
     // Fan-out: N local streams replay everything the replica holds.

@@ -11,14 +11,12 @@
 
 use memlog_jetstream::{blocking::JetStreamLog, Error};
 
+mod args;
+
 fn main() -> Result<(), Error> {
-    let mut args = std::env::args().skip(1);
-    let servers = args
-        .next()
-        .unwrap_or_else(|| "nats://127.0.0.1:4222".into());
-    let stream = args.next().unwrap_or_else(|| "events".into());
+    let (servers, stream, from) = args::parse();
     let log = JetStreamLog::builder(&servers, &stream).open_blocking()?;
-    let mut from = match args.next() {
+    let mut from = match from {
         Some(n) => n.parse().expect("an offset"),
         None => log.range()?.map_or(log.start_offset(), |(first, _)| first),
     };

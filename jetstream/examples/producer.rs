@@ -12,15 +12,11 @@
 use memlog_jetstream::{blocking::JetStreamLog, Error};
 use std::time::Duration;
 
+mod args;
+
 fn main() -> Result<(), Error> {
-    let mut args = std::env::args().skip(1);
-    let servers = args
-        .next()
-        .unwrap_or_else(|| "nats://127.0.0.1:4222".into());
-    let stream = args.next().unwrap_or_else(|| "events".into());
-    let count: u64 = args
-        .next()
-        .map_or(u64::MAX, |n| n.parse().expect("a number of records"));
+    let (servers, stream, count) = args::parse();
+    let count: u64 = count.map_or(u64::MAX, |n| n.parse().expect("a number of records"));
     // Every producer and consumer builds the same log: the first one creates
     // the stream. It keeps the last 100 000 records.
     let log = JetStreamLog::builder(&servers, &stream)

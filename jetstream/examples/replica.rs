@@ -13,15 +13,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod args;
+
 fn main() -> Result<(), Error> {
-    let mut args = std::env::args().skip(1);
-    let servers = args
-        .next()
-        .unwrap_or_else(|| "nats://127.0.0.1:4222".into());
-    let stream = args.next().unwrap_or_else(|| "events".into());
-    let readers: usize = args
-        .next()
-        .map_or(4, |n| n.parse().expect("a number of readers"));
+    let (servers, stream, readers) = args::parse();
+    let readers: usize = readers.map_or(4, |n| n.parse().expect("a number of readers"));
     let log = JetStreamLog::builder(&servers, &stream).open_blocking()?;
     let replica = log.replica().start_blocking()?;
     let start = replica

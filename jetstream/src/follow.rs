@@ -6,7 +6,9 @@
 //! starts at the next sequence it wants. JetStream delivers from the first
 //! retained message when that sequence was purged, without a word; so every
 //! delivered sequence is checked against the expected one, and a jump
-//! becomes [`Event::Gap`], never a silent skip. When the consumer fails (the
+//! becomes [`Event::Gap`] if the server confirms the message is gone (else
+//! the consumer is replaced and the message read again): never a silent
+//! skip, never a false alarm. When the consumer fails (the
 //! server restarted, the leader moved, heartbeats stopped, or nothing came
 //! for a poll interval although the stream has the next message) it is
 //! replaced by a new one at the next expected sequence: no gap, no
@@ -32,6 +34,10 @@ const PULL_HEARTBEAT: Duration = Duration::from_millis(1000);
 /// How long the server keeps a consumer nobody pulls from (one left behind
 /// by a lost connection).
 const CONSUMER_IDLE: Duration = Duration::from_secs(30);
+
+/// How many times a consumer may skip a retained message before the follower
+/// asks whether it was deleted.
+const MAX_SKIPS: u32 = 3;
 
 /// A stream message.
 #[derive(Debug)]
@@ -63,6 +69,8 @@ pub(crate) struct Follower {
     sealed: watch::Receiver<bool>,
     /// Since when, and why, the server has not been reachable.
     trouble: Option<(Instant, String)>,
+    /// How many times in a row a consumer skipped the expected sequence.
+    skips: u32,
 }
 
 impl Follower {
@@ -75,6 +83,7 @@ impl Follower {
             pending: None,
             sealed,
             trouble: None,
+            skips: 0,
         }
     }
 
@@ -128,10 +137,12 @@ impl Follower {
                         payload: m.message.payload.clone(),
                     };
                     if seq > self.next {
-                        self.pending = Some(msg);
-                        self.next = seq;
-                        return Ok(Event::Gap { next: seq });
+                        match self.skipped(msg).await? {
+                            Some(gap) => return Ok(gap),
+                            None => continue,
+                        }
                     }
+                    self.skips = 0;
                     self.next += 1;
                     return Ok(Event::Msg(msg));
                 }
@@ -147,6 +158,44 @@ impl Follower {
                 }
             }
         }
+    }
+
+    /// The consumer delivered `msg` past the expected sequence. Purged (the
+    /// stream's first sequence is past it): a gap. Otherwise the consumer
+    /// skipped a message the stream has, which nats-server 2.9 does right
+    /// after a leader change in a cluster (the message shows up moments
+    /// later): start a new consumer at the expected sequence. Only if that
+    /// keeps happening and the leader has no such message (a message deleted
+    /// from the middle, which streams this crate creates forbid) is it a gap
+    /// too.
+    async fn skipped(&mut self, msg: Msg) -> Result<Option<Event>, Error> {
+        self.drop_consumer();
+        let first = match self.shared.info_once().await {
+            Ok(info) => info.state.first_sequence,
+            Err(f) => {
+                self.trouble(f)?;
+                return Ok(None);
+            }
+        };
+        let gone = first > self.next || {
+            self.skips += 1;
+            self.skips > MAX_SKIPS
+                && matches!(self.shared.get_once(self.next, true).await, Ok(None))
+        };
+        if !gone {
+            tokio::time::sleep(Duration::from_millis(20 * u64::from(self.skips))).await;
+            return Ok(None);
+        }
+        self.skips = 0;
+        self.next = if first > self.next {
+            first.min(msg.seq)
+        } else {
+            self.next + 1
+        };
+        if self.next == msg.seq {
+            self.pending = Some(msg);
+        }
+        Ok(Some(Event::Gap { next: self.next }))
     }
 
     /// Nothing came for a while: ask the server what the stream holds.

@@ -175,7 +175,11 @@ impl Shared {
     /// One attempt to get message `seq`: `None` if the server has none.
     /// `leader` asks the stream leader (consistent); otherwise any replica
     /// answers a direct get (fast, possibly behind the leader).
-    async fn get_once(&self, seq: u64, leader: bool) -> Result<Option<Record<Bytes>>, Failure> {
+    pub(crate) async fn get_once(
+        &self,
+        seq: u64,
+        leader: bool,
+    ) -> Result<Option<Record<Bytes>>, Failure> {
         use jetstream::stream::{DirectGetErrorKind as D, RawMessageErrorKind as R};
         if self.direct && !leader {
             return match self.stream.direct_get(seq).await {

@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 pub(crate) const SEALED: u64 = 10109;
 /// JetStream's error code for "stream not found".
 const STREAM_NOT_FOUND: u64 = 10059;
-/// JetStream's error code for "JetStream system temporarily unavailable".
-const TEMPORARILY_UNAVAILABLE: u64 = 10008;
+/// JetStream's error codes for a cluster that is not ready yet (or lost a
+/// peer): "JetStream system temporarily unavailable", "no suitable peers
+/// for placement", "incomplete results".
+const CLUSTER_NOT_READY: [u64; 3] = [10008, 10005, 10004];
 /// JetStream's error code for "message size exceeds maximum allowed".
 pub(crate) const MESSAGE_TOO_LARGE: u64 = 10054;
 
@@ -43,7 +45,7 @@ impl Failure {
                 stream: stream.to_string(),
             }),
             SEALED => Failure::Fatal(memlog::Error::Closed.into()),
-            TEMPORARILY_UNAVAILABLE => Failure::Transient(e.to_string()),
+            _ if CLUSTER_NOT_READY.contains(&code) => Failure::Transient(e.to_string()),
             _ if e.code() == 503 || e.code() == 408 => Failure::Transient(e.to_string()),
             _ => Failure::Fatal(Error::Server {
                 code,

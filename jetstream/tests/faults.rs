@@ -61,61 +61,60 @@ fn writer(
     })
 }
 
-/// Reads a blocking stream from 0 until it has `total` records (set once the
-/// writers stopped); counts the `Unavailable` errors it rode out.
+/// Collects what `recv` yields (`None`: nothing this time) until it has
+/// `total` records (set once the writers stopped).
+fn collect(
+    what: &'static str,
+    total: Arc<AtomicU64>,
+    mut recv: impl FnMut() -> Option<(Offset, u64)> + Send + 'static,
+) -> thread::JoinHandle<Vec<(Offset, u64)>> {
+    thread::spawn(move || {
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let want = total.load(Ordering::Acquire);
+            if want != u64::MAX && got.len() as u64 >= want {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} stuck at {} of {want}",
+                got.len()
+            );
+            got.extend(recv());
+        }
+    })
+}
+
+/// Reads a blocking stream; counts the `Unavailable` errors it rode out.
 fn reader(
     mut s: blocking::Stream,
     total: Arc<AtomicU64>,
     outages: Arc<AtomicU64>,
 ) -> thread::JoinHandle<Vec<(Offset, u64)>> {
-    thread::spawn(move || {
-        let mut got = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let want = total.load(Ordering::Acquire);
-            if want != u64::MAX && got.len() as u64 >= want {
-                return got;
+    collect("stream", total, move || {
+        match s.recv_timeout(Duration::from_millis(500)) {
+            Ok(r) => return Some((r.offset, d(&r.data))),
+            Err(e) if e == LogError::Timeout => {}
+            Err(Error::Unavailable { .. }) => {
+                outages.fetch_add(1, Ordering::Relaxed);
             }
-            assert!(
-                Instant::now() < deadline,
-                "stream stuck at {} of {want}",
-                got.len()
-            );
-            match s.recv_timeout(Duration::from_millis(500)) {
-                Ok(r) => got.push((r.offset, d(&r.data))),
-                Err(e) if e == LogError::Timeout => {}
-                Err(Error::Unavailable { .. }) => {
-                    outages.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => panic!("stream: {e}"),
-            }
+            Err(e) => panic!("stream: {e}"),
         }
+        None
     })
 }
 
-/// The same for a replica's local stream.
+/// Reads a replica's local stream.
 fn replica_reader(
     mut s: memlog_jetstream::ReplicaStream,
     total: Arc<AtomicU64>,
 ) -> thread::JoinHandle<Vec<(Offset, u64)>> {
-    thread::spawn(move || {
-        let mut got = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let want = total.load(Ordering::Acquire);
-            if want != u64::MAX && got.len() as u64 >= want {
-                return got;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "replica stream stuck at {} of {want}",
-                got.len()
-            );
-            match s.recv_timeout(Duration::from_millis(500)) {
-                Ok(r) => got.push((r.offset, d(&r.data))),
-                Err(LogError::Timeout) => {}
-                Err(e) => panic!("replica stream: {e}"),
-            }
+    collect("replica stream", total, move || {
+        match s.recv_timeout(Duration::from_millis(500)) {
+            Ok(r) => Some((r.offset, d(&r.data))),
+            Err(LogError::Timeout) => None,
+            Err(e) => panic!("replica stream: {e}"),
         }
     })
 }
@@ -176,16 +175,15 @@ fn verify(
     (server.len() as u64, duplicates, lost)
 }
 
-// ------------------------------------------------------------ kill -9
-
-#[test]
-fn kill_9_single_server_mid_stream_and_restart_on_the_same_store() {
-    let mut server = start_server();
-    let url = server.url();
-    let log = blocking::JetStreamLog::builder(&url, "k9")
-        .retain_all()
-        .create_blocking()
-        .unwrap();
+/// Runs 3 writers (each on its own connection, as separate processes
+/// would), 2 streams and a replica with a local stream while `faults` runs,
+/// then checks every record everywhere and prints the figures.
+fn under_faults(
+    label: &str,
+    log: &blocking::JetStreamLog,
+    open_writer: impl Fn() -> blocking::JetStreamLog,
+    faults: impl FnOnce() -> String,
+) {
     let stop = Arc::new(AtomicBool::new(false));
     let retries = Arc::new(AtomicU64::new(0));
     let total = Arc::new(AtomicU64::new(u64::MAX));
@@ -195,28 +193,13 @@ fn kill_9_single_server_mid_stream_and_restart_on_the_same_store() {
         .map(|_| reader(log.stream(0), total.clone(), outages.clone()))
         .collect();
     let local = replica_reader(replica.stream(0), total.clone());
-    // Writers on their own connections (a process each, in real life).
     let writers: Vec<_> = (0..3u64)
-        .map(|w| {
-            let own = blocking::JetStreamLog::builder(&url, "k9")
-                .open_blocking()
-                .unwrap();
-            writer(own, w, stop.clone(), retries.clone())
-        })
+        .map(|w| writer(open_writer(), w, stop.clone(), retries.clone()))
         .collect();
-    const KILLS: u32 = 3;
-    for _ in 0..KILLS {
-        thread::sleep(Duration::from_millis(700));
-        server.kill().unwrap();
-        thread::sleep(Duration::from_millis(300));
-        server.restart().unwrap();
-    }
-    thread::sleep(Duration::from_millis(700));
+    let what = faults();
     stop.store(true, Ordering::Relaxed);
     let (acked, stats): (Vec<Acked>, Vec<WriteStats>) =
         writers.into_iter().map(|h| h.join().unwrap()).unzip();
-    let attempts_retried: u64 = stats.iter().map(|s| s.retried).sum();
-    let deduplicated: u64 = stats.iter().map(|s| s.deduplicated).sum();
     let n: u64 = acked.iter().map(|a| a.len() as u64).sum();
     total.store(n, Ordering::Release);
     let got: Vec<_> = readers.into_iter().map(|h| h.join().unwrap()).collect();
@@ -226,8 +209,8 @@ fn kill_9_single_server_mid_stream_and_restart_on_the_same_store() {
     replica.read_batch(0, &mut rep, usize::MAX).unwrap();
     let rep: Vec<(Offset, u64)> = rep.iter().map(|r| (r.offset, d(&r.data))).collect();
     let (records, dups, lost) = verify(
-        "kill -9",
-        &log,
+        label,
+        log,
         &acked,
         &[
             ("stream 1", got[0].clone()),
@@ -238,11 +221,48 @@ fn kill_9_single_server_mid_stream_and_restart_on_the_same_store() {
     );
     assert_eq!(replica.generation(), 0, "the replica never fell behind");
     println!(
-        "FIGURES kill-9 single server (file store): records {records}, kills {KILLS}, duplicates {dups}, lost {lost}; \
-         writers 3 (own connections): publish attempts retried {attempts_retried}, retries the server deduplicated {deduplicated}, \
-         writes failed Unavailable and retried with their id {}; streams 2 + replica 1, stream Unavailable errors ridden out {}",
+        "FIGURES {label}: records {records}, {what}, duplicates {dups}, lost {lost}; \
+         3 writers: publish attempts retried {}, retries the server deduplicated {}, \
+         writes failed Unavailable and retried with their id {}; \
+         2 streams + 1 replica stream + replica read_batch all equal to the server's records; \
+         stream Unavailable errors ridden out {}",
+        stats.iter().map(|s| s.retried).sum::<u64>(),
+        stats.iter().map(|s| s.deduplicated).sum::<u64>(),
         retries.load(Ordering::Relaxed),
         outages.load(Ordering::Relaxed),
+    );
+}
+
+// ------------------------------------------------------------ kill -9
+
+#[test]
+fn kill_9_single_server_mid_stream_and_restart_on_the_same_store() {
+    let mut server = start_server();
+    let url = server.url();
+    let log = blocking::JetStreamLog::builder(&url, "k9")
+        .retain_all()
+        .create_blocking()
+        .unwrap();
+    let open = || {
+        blocking::JetStreamLog::builder(&url, "k9")
+            .open_blocking()
+            .unwrap()
+    };
+    under_faults(
+        "kill -9 of a single server (file store)",
+        &log,
+        open,
+        || {
+            const KILLS: u32 = 3;
+            for _ in 0..KILLS {
+                thread::sleep(Duration::from_millis(700));
+                server.kill().unwrap();
+                thread::sleep(Duration::from_millis(300));
+                server.restart().unwrap();
+            }
+            thread::sleep(Duration::from_millis(700));
+            format!("kills {KILLS} (each down 300 ms, restarted on the same store)")
+        },
     );
 }
 
@@ -264,70 +284,31 @@ fn stream_leader(log: &blocking::JetStreamLog) -> String {
 fn r3_cluster_loses_the_stream_leader_during_writes() {
     let mut cluster = Cluster::start(3).expect("start a 3-node nats-server cluster");
     let urls = cluster.urls();
-    let open = |create: bool| {
-        let b = blocking::JetStreamLog::builder(&urls, "r3")
+    let builder = || {
+        blocking::JetStreamLog::builder(&urls, "r3")
             .replicas(3)
             .retain_all()
-            .timeout(Duration::from_secs(20));
-        if create {
-            b.create_blocking()
-        } else {
-            b.open_blocking()
-        }
+            .timeout(Duration::from_secs(20))
     };
-    let log = open(true).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let retries = Arc::new(AtomicU64::new(0));
-    let total = Arc::new(AtomicU64::new(u64::MAX));
-    let outages = Arc::new(AtomicU64::new(0));
-    let replica = log.replica().start_blocking().unwrap();
-    let readers: Vec<_> = (0..2)
-        .map(|_| reader(log.stream(0), total.clone(), outages.clone()))
-        .collect();
-    let local = replica_reader(replica.stream(0), total.clone());
-    let writers: Vec<_> = (0..3u64)
-        .map(|w| writer(open(false).unwrap(), w, stop.clone(), retries.clone()))
-        .collect();
-    const KILLS: u32 = 2;
-    let mut leaders = Vec::new();
-    for _ in 0..KILLS {
-        thread::sleep(Duration::from_millis(1500));
-        let leader = stream_leader(&log);
-        let i = cluster.index_of(&leader).unwrap();
-        cluster.node(i).kill().unwrap();
-        leaders.push(leader);
-        // Writes go on with two of three; then the node comes back and
-        // catches up before the next loss.
-        thread::sleep(Duration::from_millis(1500));
-        cluster.node(i).restart().unwrap();
-        thread::sleep(Duration::from_millis(1500));
-    }
-    stop.store(true, Ordering::Relaxed);
-    let (acked, stats): (Vec<Acked>, Vec<WriteStats>) =
-        writers.into_iter().map(|h| h.join().unwrap()).unzip();
-    let attempts_retried: u64 = stats.iter().map(|s| s.retried).sum();
-    let deduplicated: u64 = stats.iter().map(|s| s.deduplicated).sum();
-    let n: u64 = acked.iter().map(|a| a.len() as u64).sum();
-    total.store(n, Ordering::Release);
-    let got: Vec<_> = readers.into_iter().map(|h| h.join().unwrap()).collect();
-    let local = local.join().unwrap();
-    let (records, dups, lost) = verify(
-        "R3 leader loss",
-        &log,
-        &acked,
-        &[
-            ("stream 1", got[0].clone()),
-            ("stream 2", got[1].clone()),
-            ("replica stream", local),
-        ],
-    );
-    println!(
-        "FIGURES R3 cluster, stream leader killed: records {records}, kills {KILLS} (leaders {leaders:?}), \
-         duplicates {dups}, lost {lost}; publish attempts retried {attempts_retried}, retries the server deduplicated {deduplicated}, \
-         writes failed Unavailable and retried with their id {}, stream Unavailable errors ridden out {}",
-        retries.load(Ordering::Relaxed),
-        outages.load(Ordering::Relaxed),
-    );
+    let log = builder().create_blocking().unwrap_or_else(|e| panic!("create: {e:?}"));
+    let open = || builder().open_blocking().unwrap();
+    under_faults("R3 cluster losing the stream leader", &log, open, || {
+        const KILLS: u32 = 2;
+        let mut leaders = Vec::new();
+        for _ in 0..KILLS {
+            thread::sleep(Duration::from_millis(1500));
+            let leader = stream_leader(&log);
+            let i = cluster.index_of(&leader).unwrap();
+            cluster.node(i).kill().unwrap();
+            leaders.push(leader);
+            // Writes go on with two of three; then the node comes back and
+            // catches up before the next loss.
+            thread::sleep(Duration::from_millis(1500));
+            cluster.node(i).restart().unwrap();
+            thread::sleep(Duration::from_millis(1500));
+        }
+        format!("leader kills {KILLS} (killed {leaders:?}, each restarted 1.5 s later)")
+    });
 }
 
 // ------------------------------------------------------------ retention

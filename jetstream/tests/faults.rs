@@ -290,7 +290,9 @@ fn r3_cluster_loses_the_stream_leader_during_writes() {
             .retain_all()
             .timeout(Duration::from_secs(20))
     };
-    let log = builder().create_blocking().unwrap_or_else(|e| panic!("create: {e:?}"));
+    let log = builder()
+        .create_blocking()
+        .unwrap_or_else(|e| panic!("create: {e:?}"));
     let open = || builder().open_blocking().unwrap();
     under_faults("R3 cluster losing the stream leader", &log, open, || {
         const KILLS: u32 = 2;
@@ -499,22 +501,23 @@ fn a_replica_falling_behind_retention_starts_a_new_generation_and_says_so() {
 
 // ------------------------------------------------------------ bad input
 
-/// Runs `f`, checks it took less than `limit`, returns its result.
-fn within<T>(limit: Duration, what: &str, f: impl FnOnce() -> T) -> T {
+/// Runs `f`, checks it took less than `limit`, notes the time in `log`.
+fn within<T>(log: &mut Vec<String>, limit: Duration, what: &str, f: impl FnOnce() -> T) -> T {
     let t = Instant::now();
     let r = f();
     let took = t.elapsed();
     assert!(took < limit, "{what} took {took:?}, more than {limit:?}");
-    println!("  {what}: answered in {took:?}");
+    log.push(format!("{what}: {took:.1?}"));
     r
 }
 
 #[test]
 fn bad_input_gives_a_clear_error_within_a_bounded_time() {
-    println!("FIGURES bad input:");
+    let mut times = Vec::new();
     // Server down at connect.
     let port = free_port().unwrap();
     let e = within(
+        &mut times,
         Duration::from_secs(5),
         "connect to a port with no server",
         || {
@@ -560,11 +563,16 @@ fn bad_input_gives_a_clear_error_within_a_bounded_time() {
     let mut server = start_server();
     let url = server.url();
     // Unknown stream.
-    let e = within(Duration::from_secs(5), "open an unknown stream", || {
-        blocking::JetStreamLog::builder(&url, "nope")
-            .open_blocking()
-            .unwrap_err()
-    });
+    let e = within(
+        &mut times,
+        Duration::from_secs(5),
+        "open an unknown stream",
+        || {
+            blocking::JetStreamLog::builder(&url, "nope")
+                .open_blocking()
+                .unwrap_err()
+        },
+    );
     assert_eq!(
         e,
         Error::StreamNotFound {
@@ -582,6 +590,7 @@ fn bad_input_gives_a_clear_error_within_a_bounded_time() {
     let max = log.max_record_bytes();
     assert_eq!(max, 1024 * 1024 - 128);
     let e = within(
+        &mut times,
         Duration::from_millis(500),
         "write an oversized record",
         || log.write(vec![0u8; max + 1]).unwrap_err(),
@@ -596,9 +605,12 @@ fn bad_input_gives_a_clear_error_within_a_bounded_time() {
         .unwrap();
     other.write("x").unwrap();
     delete_stream(&url, "gone");
-    let e = within(Duration::from_secs(12), "write to a deleted stream", || {
-        other.write("y").unwrap_err()
-    });
+    let e = within(
+        &mut times,
+        Duration::from_secs(12),
+        "write to a deleted stream",
+        || other.write("y").unwrap_err(),
+    );
     assert_eq!(
         e,
         Error::StreamNotFound {
@@ -612,6 +624,7 @@ fn bad_input_gives_a_clear_error_within_a_bounded_time() {
         .unwrap();
     log.close().unwrap();
     let e = within(
+        &mut times,
         Duration::from_secs(3),
         "write to a stream sealed by another handle",
         || second.write("late").unwrap_err(),
@@ -629,24 +642,28 @@ fn bad_input_gives_a_clear_error_within_a_bounded_time() {
     assert_eq!(stream.next().unwrap().unwrap().offset, 0);
     server.kill().unwrap();
     let e = within(
+        &mut times,
         Duration::from_secs(4),
         "write while the server is down",
         || live.write("b").unwrap_err(),
     );
     assert!(matches!(e, Error::Unavailable { op: "write", .. }), "{e}");
     let e = within(
+        &mut times,
         Duration::from_secs(4),
         "read while the server is down",
         || live.read(0).unwrap_err(),
     );
     assert!(matches!(e, Error::Unavailable { op: "read", .. }), "{e}");
     let e = within(
+        &mut times,
         Duration::from_secs(4),
         "range while the server is down",
         || live.range().unwrap_err(),
     );
     assert!(matches!(e, Error::Unavailable { .. }), "{e}");
     let e = within(
+        &mut times,
         Duration::from_secs(8),
         "stream while the server is down",
         || stream.next().unwrap().unwrap_err(),
@@ -667,6 +684,10 @@ fn bad_input_gives_a_clear_error_within_a_bounded_time() {
         other => panic!("after the restart the stream read {other:?}"),
     }
     assert_eq!(&live.read(o).unwrap().data[..], b"c");
+    println!(
+        "FIGURES bad input, each a clear error in: {}",
+        times.join("; ")
+    );
 }
 
 /// Deletes a stream with the plain client, behind the log's back.

@@ -45,6 +45,8 @@ pub enum Error {
         /// The last failure the client saw.
         detail: String,
     },
+    /// A payload did not encode or decode ([`json`](crate::json)).
+    Codec(String),
     /// The server refused the operation for a reason not listed above.
     Server {
         /// JetStream's error code (`err_code`), 0 if there was none.
@@ -57,13 +59,14 @@ pub enum Error {
 impl Error {
     /// A stable, machine-readable name for the error: memlog's
     /// [`kind`](memlog::Error::kind) for [`Error::Log`], else `connect`,
-    /// `stream_not_found`, `unavailable` or `server`.
+    /// `stream_not_found`, `unavailable`, `codec` or `server`.
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Log(e) => e.kind(),
             Error::Connect { .. } => "connect",
             Error::StreamNotFound { .. } => "stream_not_found",
             Error::Unavailable { .. } => "unavailable",
+            Error::Codec(_) => "codec",
             Error::Server { .. } => "server",
         }
     }
@@ -112,6 +115,7 @@ impl fmt::Display for Error {
                 f,
                 "{op}: no answer from JetStream within {waited:?} (retries included): {detail}"
             ),
+            Error::Codec(why) => write!(f, "payload encoding: {why}"),
             Error::Server { code, description } => {
                 write!(f, "JetStream refused: {description} (err_code {code})")
             }

@@ -59,6 +59,7 @@ pub mod blocking;
 mod builder;
 mod error;
 mod follow;
+pub mod json;
 mod log;
 mod nats;
 mod replica;
@@ -72,3 +73,42 @@ pub use log::{JetStreamLog, WriteStats};
 pub use memlog::{self, Offset, Record};
 pub use replica::{Replica, ReplicaBuilder, ReplicaStream};
 pub use stream::{Canceller, RecordStream};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+
+    #[test]
+    fn handles_are_send_and_sync_streams_are_send() {
+        send_sync::<JetStreamLog>();
+        send_sync::<blocking::JetStreamLog>();
+        send_sync::<Replica>();
+        send_sync::<Canceller>();
+        send_sync::<Error>();
+        send::<RecordStream>();
+        send::<blocking::Stream>();
+        send::<ReplicaStream>();
+    }
+
+    #[test]
+    fn json_round_trip_and_a_clear_decode_error() {
+        let r = |data: Bytes| Record {
+            offset: 3,
+            created: std::time::UNIX_EPOCH,
+            data,
+        };
+        let v = vec![(1u8, "a".to_string())];
+        let back: Record<Vec<(u8, String)>> = json::decode(r(json::encode(&v).unwrap())).unwrap();
+        assert_eq!((back.offset, back.data), (3, v));
+        match json::decode::<u32>(r(Bytes::from_static(b"{"))) {
+            Err(Error::Codec(why)) => assert!(why.contains("record 3"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        let mut bad = std::collections::HashMap::new();
+        bad.insert((1, 2), 3);
+        assert_eq!(json::encode(&bad).unwrap_err().kind(), "codec");
+    }
+}

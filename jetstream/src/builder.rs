@@ -386,6 +386,9 @@ impl Builder {
             };
         let js = jetstream::ContextBuilder::new()
             .timeout(self.timeouts.request)
+            // Each write_batch bounds its own outstanding acks; a small
+            // shared pool could stall batches waiting for each other.
+            .max_ack_inflight(1 << 24)
             .backpressure_on_inflight(true)
             .build(client.clone());
         Ok((client, js))

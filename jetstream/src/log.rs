@@ -8,7 +8,8 @@ use crate::Error;
 use async_nats::jetstream::context::{PublishAckFuture, PublishError};
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use bytes::Bytes;
-use futures_util::{future, StreamExt};
+use futures_util::stream::FuturesOrdered;
+use futures_util::StreamExt;
 use memlog::{Offset, Record};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -305,6 +306,20 @@ impl Shared {
     }
 }
 
+/// How many acks one `write_batch` keeps outstanding.
+const ACK_WINDOW: usize = 1024;
+
+/// Records the outcome of record `i` of a batch: its offset, or the batch's
+/// first error.
+fn settle(offsets: &mut [Offset], failed: &mut Option<Error>, i: usize, r: Result<Offset, Error>) {
+    match r {
+        Ok(o) => offsets[i] = o,
+        Err(e) => {
+            failed.get_or_insert(e);
+        }
+    }
+}
+
 impl fmt::Debug for JetStreamLog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &self.shared;
@@ -433,26 +448,39 @@ impl JetStreamLog {
             records.push(data);
         }
         self.check_open()?;
-        // Send every record first, in order, then wait for the acks: the
-        // server stores them in the order sent.
+        // Send the records in order, without waiting for each ack (the
+        // server stores them in the order sent); keep at most `ACK_WINDOW`
+        // acks outstanding, waiting for the oldest one first.
         let shared = &self.shared;
-        let mut sent = Vec::with_capacity(records.len());
+        let mut offsets = vec![0; records.len()];
+        let mut failed = None;
+        let mut acks = FuturesOrdered::new();
         for (i, data) in records.into_iter().enumerate() {
-            let id = format!("{batch_id}-{i}");
-            let ack = shared.send(&id, data.clone()).await;
-            sent.push((id, data, ack));
-        }
-        let acks = sent.into_iter().map(|(id, data, ack)| async move {
-            if let Ok(ack) = ack {
-                if let Ok(ack) = ack.await {
-                    return Ok(shared.acknowledged(&ack));
+            if acks.len() == ACK_WINDOW {
+                if let Some((j, r)) = acks.next().await {
+                    settle(&mut offsets, &mut failed, j, r);
                 }
             }
-            // Retry it alone, with its id: the server keeps one copy.
-            shared.stats[1].fetch_add(1, Ordering::Relaxed);
-            shared.publish(&id, data).await
-        });
-        future::join_all(acks).await.into_iter().collect()
+            let id = format!("{batch_id}-{i}");
+            let ack = shared.send(&id, data.clone()).await;
+            acks.push_back(async move {
+                if let Ok(ack) = ack {
+                    if let Ok(ack) = ack.await {
+                        return (i, Ok(shared.acknowledged(&ack)));
+                    }
+                }
+                // Retry it alone, with its id: the server keeps one copy.
+                shared.stats[1].fetch_add(1, Ordering::Relaxed);
+                (i, shared.publish(&id, data).await)
+            });
+        }
+        while let Some((j, r)) = acks.next().await {
+            settle(&mut offsets, &mut failed, j, r);
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(offsets),
+        }
     }
 
     /// Reads the record at `offset`, with the server's `created` time.

@@ -405,9 +405,9 @@ impl JetStreamLog {
     ///
     /// # Errors
     /// As [`write`](JetStreamLog::write), and `BatchTooLarge`. After
-    /// [`Error::Unavailable`] some records may have landed; retry with
-    /// [`write_batch_with_id`](JetStreamLog::write_batch_with_id) and the same
-    /// batch id to land each exactly once.
+    /// [`Error::Unavailable`] some records may have landed; a batch written
+    /// with [`write_batch_with_id`](JetStreamLog::write_batch_with_id) can be
+    /// retried with the same id, landing each record exactly once.
     pub async fn write_batch<I, B>(&self, batch: I) -> Result<Vec<Offset>, Error>
     where
         I: IntoIterator<Item = B>,

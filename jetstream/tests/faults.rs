@@ -739,3 +739,25 @@ fn big_pipelined_batches_from_several_writers_complete_in_order() {
     }
     println!("FIGURES big batches: 6 writers x write_batch of 6000 on one connection, 36000 records in {took:.1?}, each batch in order");
 }
+
+#[test]
+fn a_write_retried_with_its_id_lands_once() {
+    let server = start_server();
+    let log = blocking::JetStreamLog::builder(&server.url(), "ids")
+        .create_blocking()
+        .unwrap();
+    let first = log.write_with_id("order-1", "a").unwrap();
+    assert_eq!(log.write_with_id("order-1", "a").unwrap(), first);
+    let batch = log.write_batch_with_id("b1", ["x", "y", "z"]).unwrap();
+    // A producer that restarts and writes the same batch again.
+    let again = blocking::JetStreamLog::builder(&server.url(), "ids")
+        .open_blocking()
+        .unwrap();
+    assert_eq!(
+        again.write_batch_with_id("b1", ["x", "y", "z"]).unwrap(),
+        batch
+    );
+    assert_eq!(log.range().unwrap(), Some((0, 3)));
+    assert_eq!(again.write_stats().deduplicated, 3);
+    assert_eq!(log.write_stats().deduplicated, 1);
+}

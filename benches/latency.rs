@@ -1,14 +1,15 @@
 //! Publish-to-wake latency: how long after a write a waiting reader has the
 //! record in hand. A custom timing loop (not criterion) printing percentiles.
 //!
-//! - spinning: the reader polls `Stream::try_next` in a busy loop;
+//! - spinning: the reader polls `Stream::try_recv` in a busy loop;
 //! - parked: the reader blocks in `Stream::next`; the writer sleeps 1 ms
 //!   before each write, so the reader has finished spinning and is parked.
 //!
 //! The writer stores `Instant`-based nanoseconds in the record just before
 //! `write`; the reader subtracts them from its own clock reading.
 //!
-//! `cargo bench --bench latency` (set `LATENCY_SAMPLES` to change the count).
+//! `cargo bench -p memlog-benches --bench latency` (set `LATENCY_SAMPLES` to
+//! change the count).
 
 #[allow(dead_code)]
 mod support;
@@ -117,14 +118,14 @@ fn main() {
             w.write(t).unwrap();
         },
         move |_| loop {
-            match stream.try_next() {
+            match stream.try_recv() {
                 Ok(r) => return r.data,
                 Err(Error::FutureOffset) => spin_loop(),
                 Err(e) => panic!("{e}"),
             }
         },
     );
-    report("memlog spinning (try_next)", &v);
+    report("memlog spinning (try_recv)", &v);
 
     // memlog, parked reader.
     let log: Log<u64> = Log::new();

@@ -15,23 +15,45 @@
 
 use crate::log::Wait;
 use crate::wait::Waiter;
-use crate::{Canceller, Error, Offset, Record, Stream};
+use crate::{Canceller, Error, Lag, Offset, Record, Stream};
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 /// Follows a log in offset order, as [`Stream`], but as a
-/// [`futures_core::Stream`]: it never blocks, and a pending poll is woken by
-/// the write that publishes the next offset. Create one with
-/// [`Log::stream_async`](crate::Log::stream_async) or
+/// [`futures_core::Stream`] (feature `async`): it never blocks, and a pending
+/// poll is woken by the write that publishes the next offset. Create one with
+/// [`Log::stream_async`](crate::Log::stream_async),
+/// [`Log::stream_async_from`](crate::Log::stream_async_from) or
 /// [`Stream::into_async`].
 ///
 /// It yields the same items as [`Stream`]'s iterator:
 /// - `Ok(record)` for each record, in order, with no gaps;
 /// - `Err(Error::OutOfRange)` once if it fell behind retention, then `None`;
+///   or, with [`on_lag(Lag::Skip)`](AsyncStream::on_lag),
+///   `Err(Error::Lagged { skipped })` and then the records from the earliest
+///   retained offset on;
 /// - `Err(Error::Cancelled)` once after [`Canceller::cancel`], then `None`;
 /// - after [`Log::close`](crate::Log::close), the records written before the
 ///   close, then `None`.
+///
+/// Once it returned `None` it returns `None` for ever, and
+/// [`is_terminated`](futures_core::FusedStream::is_terminated) says so.
+/// As [`Stream`], it reads up to 32 records ahead, so **up to 31 records
+/// fetched before a purge may still be yielded after it** (see
+/// [`Stream`'s read-ahead](Stream#read-ahead)).
+///
+/// # Cancel safety
+/// `next().await` (`StreamExt::next`, or any future that polls
+/// [`poll_next`](futures_core::Stream::poll_next)) is cancel safe: if the
+/// future is dropped before it completes, in a `tokio::select!` branch that
+/// lost or under a `tokio::time::timeout`, no record is lost, and the next
+/// call yields the record that call would have. A pending poll holds no
+/// record; it only leaves the task's waker with the log, which the next poll
+/// replaces and `Drop` removes. [`try_recv`](AsyncStream::try_recv) never
+/// waits, so there is nothing to cancel. For a deadline, wrap `next()` in
+/// `tokio::time::timeout` (the async counterpart of
+/// [`Stream::recv_timeout`]).
 ///
 /// Dropping it (for example when the task that owns it is aborted, or an HTTP
 /// response body built on it is dropped) removes its waker from the log.
@@ -50,11 +72,15 @@ use std::task::{Context, Poll};
 /// let got: Vec<_> = rt.block_on(stream.map(|r| r.unwrap().data).collect());
 /// assert_eq!(got, ["a", "b"]);
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+#[must_use = "a stream does nothing unless it is polled"]
 pub struct AsyncStream<T> {
     inner: Stream<T>,
     /// Our entry in the log's waiters, unless we know it is gone. A wake
     /// removes it without telling us; `reregister` copes with that.
     waiter: Option<u64>,
+    /// Whether `poll_next` returned `Ready(None)` (`FusedStream`).
+    terminated: bool,
 }
 
 impl<T> fmt::Debug for AsyncStream<T> {
@@ -62,6 +88,7 @@ impl<T> fmt::Debug for AsyncStream<T> {
         f.debug_struct("AsyncStream")
             .field("stream", &self.inner)
             .field("registered", &self.waiter.is_some())
+            .field("terminated", &self.terminated)
             .finish()
     }
 }
@@ -75,49 +102,128 @@ impl<T: Clone + Send + Sync + 'static> From<Stream<T>> for AsyncStream<T> {
         AsyncStream {
             inner,
             waiter: None,
+            terminated: false,
         }
     }
 }
 
 impl<T: Clone + Send + Sync + 'static> Stream<T> {
-    /// This stream, from its current position, as a [`futures_core::Stream`].
+    /// This stream, from its current position, as a [`futures_core::Stream`]
+    /// (feature `async`): for a reader that starts in blocking code and
+    /// continues in async code.
     ///
     /// ```
     /// let log = memlog::Log::new();
     /// log.write(1u8)?;
     /// let stream = log.stream(0).into_async();
-    /// assert_eq!(stream.position(), 0);
+    /// assert_eq!(stream.next_offset(), 0);
     /// # Ok::<(), memlog::Error>(())
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
     pub fn into_async(self) -> AsyncStream<T> {
         AsyncStream::from(self)
     }
 }
 
 impl<T: Clone + Send + Sync + 'static> AsyncStream<T> {
-    /// The offset of the next record this stream will yield.
-    pub fn position(&self) -> Offset {
-        self.inner.position()
+    /// What the stream does when its next offset was purged before it read
+    /// it; as [`Stream::on_lag`].
+    ///
+    /// ```
+    /// use futures_util::StreamExt;
+    /// use memlog::{Error, Lag, Log};
+    ///
+    /// let log = Log::builder().segment_size(2).history_segments(1).build()?;
+    /// let mut stream = log.stream_async(0).on_lag(Lag::Skip);
+    /// log.write_batch(0..4u32)?;
+    /// log.write(4)?; // purges offsets 0 and 1
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     assert_eq!(stream.next().await, Some(Err(Error::Lagged { skipped: 2 })));
+    ///     assert_eq!(stream.next().await.unwrap().unwrap().data, 2);
+    /// });
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[must_use = "on_lag returns the stream with the policy set"]
+    pub fn on_lag(mut self, lag: Lag) -> Self {
+        self.inner.set_on_lag(lag);
+        self
+    }
+
+    /// The offset of the next record this stream will yield; as
+    /// [`Stream::next_offset`].
+    ///
+    /// ```
+    /// use futures_util::StreamExt;
+    ///
+    /// let log = memlog::Log::new();
+    /// log.write_batch(["a", "b"])?;
+    /// let mut stream = log.stream_async(0);
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(stream.next());
+    /// assert_eq!(stream.next_offset(), 1);
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    #[must_use]
+    pub fn next_offset(&self) -> Offset {
+        self.inner.next_offset()
     }
 
     /// A handle that cancels this stream from any thread or task, waking it
     /// if it is pending.
+    ///
+    /// ```
+    /// use futures_util::StreamExt;
+    /// use memlog::Error;
+    ///
+    /// let log = memlog::Log::<u8>::new();
+    /// let mut stream = log.stream_async(0);
+    /// let cancel = stream.canceller();
+    /// std::thread::spawn(move || cancel.cancel());
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// // Pending until the other thread cancels it.
+    /// assert_eq!(rt.block_on(stream.next()), Some(Err(Error::Cancelled)));
+    /// assert_eq!(rt.block_on(stream.next()), None);
+    /// ```
+    #[must_use = "a canceller does nothing unless `cancel` is called"]
     pub fn canceller(&self) -> Canceller {
         self.inner.canceller()
     }
 
-    /// Whether the stream has ended (and the error that ended it).
+    /// Whether the stream has ended, and the error that ended it; as
+    /// [`Stream::ended`].
+    ///
+    /// ```
+    /// let log = memlog::Log::<u8>::new();
+    /// let mut stream = log.stream_async(0);
+    /// stream.canceller().cancel();
+    /// assert_eq!(stream.try_recv(), Err(memlog::Error::Cancelled));
+    /// assert_eq!(stream.ended(), Some(&memlog::Error::Cancelled));
+    /// ```
+    #[must_use]
     pub fn ended(&self) -> Option<&Error> {
         self.inner.ended()
     }
 
     /// The next record if it is already written, without waiting; as
-    /// [`Stream::try_next`].
+    /// [`Stream::try_recv`]. (Named apart from `TryStreamExt::try_next`,
+    /// which awaits the next item and works on this stream too.)
     ///
     /// # Errors
-    /// As [`Stream::try_next`].
-    pub fn try_next(&mut self) -> Result<Record<T>, Error> {
-        let r = self.inner.try_next();
+    /// As [`Stream::try_recv`].
+    ///
+    /// ```
+    /// use memlog::Error;
+    ///
+    /// let log = memlog::Log::new();
+    /// let mut stream = log.stream_async(0);
+    /// assert_eq!(stream.try_recv(), Err(Error::FutureOffset));
+    /// log.write("a")?;
+    /// assert_eq!(stream.try_recv()?.data, "a");
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn try_recv(&mut self) -> Result<Record<T>, Error> {
+        let r = self.inner.try_recv();
         if self.inner.ended().is_some() {
             self.deregister();
         }
@@ -143,12 +249,50 @@ impl<T: Clone + Send + Sync + 'static> AsyncStream<T> {
     }
 }
 
+/// Cancel safe: see the type's docs.
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 impl<T: Clone + Send + Sync + 'static> futures_core::Stream for AsyncStream<T> {
     type Item = Result<Record<T>, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        let p = this.poll_item(cx);
+        if let Poll::Ready(None) = p {
+            this.terminated = true;
+        }
+        p
+    }
+}
+
+/// An ended stream stays ended: after its first `None`, `poll_next` returns
+/// `None` for ever and `is_terminated` is `true`.
+///
+/// ```
+/// use futures_core::FusedStream;
+/// use futures_util::StreamExt;
+///
+/// let log = memlog::Log::<u8>::new();
+/// log.close();
+/// let mut stream = log.stream_async(0);
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// assert!(!stream.is_terminated());
+/// assert_eq!(rt.block_on(stream.next()), None);
+/// assert!(stream.is_terminated());
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+impl<T: Clone + Send + Sync + 'static> futures_core::FusedStream for AsyncStream<T> {
+    fn is_terminated(&self) -> bool {
+        self.terminated
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> AsyncStream<T> {
+    /// `poll_next` without the bookkeeping of `terminated`.
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Record<T>, Error>>> {
+        let this = self;
         loop {
+            // As in `Stream::next_until`: nothing is consumed yet.
+            crate::reclaim::drain();
             if this.inner.ended().is_some() {
                 this.deregister();
                 return Poll::Ready(None);
@@ -185,6 +329,16 @@ impl<T: Clone + Send + Sync + 'static> futures_core::Stream for AsyncStream<T> {
             };
             match wait {
                 Wait::Ready => continue,
+                // The exclusive writer is publishing it, so no wake-up may
+                // come for this registration: be polled again soon instead.
+                // The writer is inside a window of a few instructions (it
+                // may have been preempted): give up this thread's turn once
+                // first, so that on a small machine it can finish.
+                Wait::Claimed => {
+                    crate::sync::yield_now();
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
                 w => {
                     let e = this.inner.finish(w);
                     return Poll::Ready(this.item(Err(e)));
@@ -412,6 +566,65 @@ mod tests {
                 assert_eq!(n, WRITERS * PER);
             }
         });
+        assert_eq!(log.waiter_count(), 0);
+    }
+
+    /// Cancel safety: a `next()` future dropped while pending loses no record
+    /// and leaves its waker behind only until the next poll or drop.
+    #[test]
+    fn next_dropped_while_pending_loses_nothing() {
+        use std::future::Future;
+        let log: Log<u32> = Log::new();
+        let mut s = log.stream_async(0);
+        let w = Waker::from(Arc::new(Count::default()));
+        let mut cx = Context::from_waker(&w);
+        for i in 0..100u32 {
+            {
+                let mut next = s.next();
+                assert!(Pin::new(&mut next).poll(&mut cx).is_pending());
+            } // dropped: cancelled
+            log.write(i).unwrap();
+            let mut next = s.next();
+            match Pin::new(&mut next).poll(&mut cx) {
+                Poll::Ready(Some(Ok(r))) => assert_eq!((r.offset, r.data), (i as u64, i)),
+                other => panic!("{other:?}"),
+            }
+        }
+        drop(s);
+        assert_eq!(log.waiter_count(), 0);
+    }
+
+    /// Cancel safety under a runtime: `next()` wrapped in a timeout shorter
+    /// than the writer's pauses is dropped again and again; every record
+    /// still arrives, in order, once.
+    #[test]
+    fn next_under_short_timeouts_loses_nothing() {
+        const N: u32 = 20_000;
+        let log: Log<u32> = Log::builder().history_segments(64).build().unwrap();
+        let rt = rt();
+        let mut s = log.stream_async(0);
+        let reader = rt.spawn(async move {
+            let (mut got, mut dropped) = (0u32, 0u32);
+            while got < N {
+                match tokio::time::timeout(Duration::from_millis(1), s.next()).await {
+                    Ok(Some(r)) => {
+                        assert_eq!(r.unwrap().data, got);
+                        got += 1;
+                    }
+                    Ok(None) => panic!("ended early"),
+                    Err(_) => dropped += 1,
+                }
+            }
+            dropped
+        });
+        for i in 0..N {
+            log.write(i).unwrap();
+            if i % 1000 == 0 {
+                std::thread::sleep(Duration::from_millis(3));
+            }
+        }
+        let dropped = rt.block_on(reader).unwrap();
+        eprintln!("{dropped} next() futures dropped by the timeout");
         assert_eq!(log.waiter_count(), 0);
     }
 

@@ -4,8 +4,9 @@
 use crate::async_stream::AsyncStream;
 use crate::builder::{Builder, Config};
 use crate::log::{entry, Inner};
+use crate::slot::Entry;
 use crate::stream::Stream;
-use crate::Error;
+use crate::{Error, StartAt};
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
@@ -15,6 +16,15 @@ use std::time::SystemTime;
 ///
 /// Its text form is the decimal number (serde: an unsigned integer). Note for
 /// JSON consumers in JavaScript: offsets above 2^53 lose precision there.
+///
+/// ```
+/// use memlog::{Log, Offset};
+///
+/// let log = Log::builder().start_offset(100).build()?;
+/// let offset: Offset = log.write("x")?;
+/// assert_eq!(offset, 100);
+/// # Ok::<(), memlog::Error>(())
+/// ```
 pub type Offset = u64;
 
 /// A record read from a log.
@@ -24,6 +34,17 @@ pub type Offset = u64;
 /// `created` in RFC 3339, UTC, with nanoseconds, so that it round-trips
 /// exactly. Times before 1970 or after 9999 can not be written in that form
 /// and fail to serialize.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+///
+/// let log = memlog::Log::new();
+/// let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// log.write_timed(t, "hello")?;
+/// let r = log.read(0)?;
+/// assert_eq!(r, memlog::Record { offset: 0, created: t, data: "hello" });
+/// # Ok::<(), memlog::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Record<T> {
@@ -48,6 +69,7 @@ impl<T> Record<T> {
     /// assert_eq!(r.data, "hi");
     /// # Ok::<(), memlog::Error>(())
     /// ```
+    #[must_use = "map returns a new record"]
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Record<U> {
         Record {
             offset: self.offset,
@@ -113,13 +135,27 @@ impl<T: Clone + Send + Sync + 'static> fmt::Debug for Log<T> {
 impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// A log with the defaults: start offset 0, segments of 1024 records, one
     /// history segment, the coarse wall clock ([`CoarseClock`](crate::clock::CoarseClock)).
+    ///
+    /// ```
+    /// let log: memlog::Log<String> = memlog::Log::new();
+    /// assert_eq!(log.write("a".to_string())?, 0);
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    #[must_use]
     pub fn new() -> Log<T> {
         Builder::default()
             .build()
             .expect("the default configuration is valid")
     }
 
-    /// A builder to configure a log.
+    /// A builder to configure a log; see [`Builder`].
+    ///
+    /// ```
+    /// let log = memlog::Log::builder().segment_size(64).build()?;
+    /// log.write(1u8)?;
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    #[must_use = "a builder does nothing until `build` is called"]
     pub fn builder() -> Builder<T> {
         Builder::default()
     }
@@ -130,7 +166,7 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
         }
     }
 
-    fn check_size(&self, data: &T) -> Result<(), Error> {
+    pub(crate) fn check_size(&self, data: &T) -> Result<(), Error> {
         if let Some((max, size_of)) = self.inner.cfg.max_record {
             let len = size_of(data);
             if len > max {
@@ -147,6 +183,15 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// [`Error::RecordTooLarge`] if `max_record_bytes` is set and exceeded;
     /// [`Error::Closed`] after [`close`](Log::close). Either way nothing is
     /// written.
+    ///
+    /// ```
+    /// let log = memlog::Log::new();
+    /// assert_eq!(log.write("first")?, 0);
+    /// assert_eq!(log.write("second")?, 1);
+    /// log.close();
+    /// assert_eq!(log.write("late"), Err(memlog::Error::Closed));
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
     #[inline]
     pub fn write(&self, data: T) -> Result<Offset, Error> {
         let created = self.inner.cfg.clock.now();
@@ -172,8 +217,12 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// ```
     #[inline]
     pub fn write_timed(&self, created: SystemTime, data: T) -> Result<Offset, Error> {
+        // Before anything else: records this thread's earlier calls purged
+        // are dropped here (user code, never inside the claim window).
+        crate::reclaim::drain();
+        self.check_writable()?;
         self.check_size(&data)?;
-        let rel = self.inner.claim(1)?;
+        let rel = self.inner.claim_one()?;
         self.inner.publish_one(rel, entry(created, data));
         Ok(self.inner.cfg.start + rel)
     }
@@ -226,6 +275,44 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     where
         I: IntoIterator<Item = (SystemTime, T)>,
     {
+        self.check_writable()?;
+        let entries = self.prepare_batch(batch)?;
+        let start = self.inner.cfg.start;
+        if entries.is_empty() {
+            return self.empty_batch();
+        }
+        let n = entries.len() as u64;
+        // As in `write_timed`, before the claim.
+        crate::reclaim::drain();
+        let rel = self.inner.claim_batch(n)?;
+        self.inner.publish_claimed(rel, entries.into_iter());
+        Ok(start + rel..start + rel + n)
+    }
+
+    /// `Err(ReadOnly)` if the log has an exclusive [`Writer`](crate::Writer).
+    #[inline]
+    fn check_writable(&self) -> Result<(), Error> {
+        if self.inner.cfg.exclusive {
+            return Err(Error::ReadOnly);
+        }
+        Ok(())
+    }
+
+    /// What an empty batch returns: where it would have started.
+    pub(crate) fn empty_batch(&self) -> Result<Range<Offset>, Error> {
+        if self.inner.is_closed() {
+            return Err(Error::Closed);
+        }
+        let at = self.inner.cfg.start + self.inner.tail();
+        Ok(at..at)
+    }
+
+    /// Pulls a batch into entries, checking each record's size and the
+    /// batch's length as it goes (user code: before any claim).
+    pub(crate) fn prepare_batch<I>(&self, batch: I) -> Result<Vec<Entry<T>>, Error>
+    where
+        I: IntoIterator<Item = (SystemTime, T)>,
+    {
         let max = self.inner.cfg.capacity();
         // On a 32-bit target a capacity beyond `usize` can not be buffered
         // anyway: the Vec's own limit comes first.
@@ -245,18 +332,7 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
             self.check_size(&data)?;
             entries.push(entry(created, data));
         }
-        let start = self.inner.cfg.start;
-        if entries.is_empty() {
-            if self.inner.is_closed() {
-                return Err(Error::Closed);
-            }
-            let at = start + self.inner.tail();
-            return Ok(at..at);
-        }
-        let n = entries.len() as u64;
-        let rel = self.inner.claim(n)?;
-        self.inner.publish_claimed(rel, entries.into_iter());
-        Ok(start + rel..start + rel + n)
+        Ok(entries)
     }
 
     /// Reads the record at `offset`.
@@ -264,8 +340,22 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// # Errors
     /// [`Error::FutureOffset`] if it is not written yet, [`Error::OutOfRange`]
     /// if it was purged (or is below the start offset).
+    ///
+    /// ```
+    /// use memlog::Error;
+    ///
+    /// let log = memlog::Log::builder().segment_size(2).history_segments(0).build()?;
+    /// for x in ["a", "b", "c"] {
+    ///     log.write(x)?; // "c" opens a new segment: "a", "b" are purged
+    /// }
+    /// assert_eq!(log.read(2)?.data, "c");
+    /// assert_eq!(log.read(3), Err(Error::FutureOffset));
+    /// assert_eq!(log.read(0), Err(Error::OutOfRange));
+    /// # Ok::<(), Error>(())
+    /// ```
     #[inline]
     pub fn read(&self, offset: Offset) -> Result<Record<T>, Error> {
+        crate::reclaim::drain();
         let rel = self.rel(offset)?;
         if rel >= self.inner.high_water() {
             return Err(Error::FutureOffset);
@@ -298,6 +388,7 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
         if max == 0 {
             return Ok(0);
         }
+        crate::reclaim::drain();
         let rel = self.rel(start)?;
         let hw = self.inner.high_water();
         if rel >= hw {
@@ -310,15 +401,27 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// readable: nothing written yet, everything written was purged, or,
     /// briefly, a write opened a new segment (purging the oldest) while the
     /// records after the purged ones are still being published. A consumer
-    /// resuming from `range()` after [`Error::OutOfRange`] retries on `None`.
+    /// resuming after [`Error::OutOfRange`] needs none of that: see
+    /// [`StartAt::Earliest`] and [`Lag::Skip`](crate::Lag::Skip).
+    ///
+    /// ```
+    /// let log = memlog::Log::builder().start_offset(10).build()?;
+    /// assert_eq!(log.range(), None);
+    /// log.write_batch(["a", "b"])?;
+    /// assert_eq!(log.range(), Some((10, 11)));
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    #[must_use]
     pub fn range(&self) -> Option<(Offset, Offset)> {
         let (first, hw) = self.inner.bounds();
         let start = self.inner.cfg.start;
         (hw > first).then(|| (start + first, start + hw - 1))
     }
 
-    /// A blocking stream of the records from `start` on, in order. It owns a
-    /// handle to the log, so it can move to another thread.
+    /// A blocking stream of the records from `start` on, in order; see
+    /// [`Stream`]. It owns a handle to the log, so it can move to another
+    /// thread. It blocks the thread while it waits: in async code use
+    /// [`stream_async`](Log::stream_async).
     ///
     /// ```
     /// let log = memlog::Log::new();
@@ -331,8 +434,55 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// let got: Vec<_> = stream.map(|r| r.unwrap().data).collect();
     /// assert_eq!(got, ["a", "b"]);
     /// ```
+    #[must_use = "a stream does nothing unless it is iterated"]
     pub fn stream(&self, start: Offset) -> Stream<T> {
         Stream::new(self.clone(), start)
+    }
+
+    /// A blocking stream from the earliest retained offset, the next offset
+    /// to be written, or a given offset (Kafka's `auto.offset.reset`); see
+    /// [`StartAt`]. The position is fixed here; combine with
+    /// [`Stream::on_lag`] to go on if it is purged before it is read.
+    ///
+    /// ```
+    /// use memlog::{Lag, Log, StartAt};
+    ///
+    /// let log = Log::builder().segment_size(4).history_segments(1).build()?;
+    /// log.write_batch(0..8u32)?;
+    /// log.write_batch(8..10u32)?; // 0..4 are purged
+    ///
+    /// // Replay what is retained, then follow; skip ahead if it falls behind.
+    /// let replay = log.stream_from(StartAt::Earliest).on_lag(Lag::Skip);
+    /// // Only what is written from now on.
+    /// let mut live = log.stream_from(StartAt::Latest);
+    /// log.write(10)?;
+    /// log.close();
+    ///
+    /// let got: Vec<u32> = replay.map(|r| r.unwrap().data).collect();
+    /// assert_eq!(got, (4..=10).collect::<Vec<_>>());
+    /// assert_eq!(live.next().unwrap()?.data, 10);
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    #[must_use = "a stream does nothing unless it is iterated"]
+    pub fn stream_from(&self, at: StartAt) -> Stream<T> {
+        self.stream(self.resolve(at))
+    }
+
+    /// The offset `at` stands for now.
+    pub(crate) fn resolve(&self, at: StartAt) -> Offset {
+        match at {
+            StartAt::Earliest => self.earliest_offset(),
+            StartAt::Latest => self.next_offset(),
+            StartAt::Offset(o) => o,
+        }
+    }
+
+    /// The earliest retained offset: the purge point, or the start offset
+    /// while nothing was purged. Every offset below it was written; it is
+    /// retained until the next purge, though it may not be published yet
+    /// (which is when [`range`](Log::range) is `None` after a purge).
+    pub(crate) fn earliest_offset(&self) -> Offset {
+        self.inner.cfg.start + self.inner.bounds().0
     }
 
     /// An async stream of the records from `start` on, in order (feature
@@ -353,8 +503,34 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// });
     /// ```
     #[cfg(feature = "async")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    #[must_use = "a stream does nothing unless it is polled"]
     pub fn stream_async(&self, start: Offset) -> AsyncStream<T> {
         self.stream(start).into_async()
+    }
+
+    /// An async stream from the earliest retained offset, the next offset to
+    /// be written, or a given offset (feature `async`); as
+    /// [`stream_from`](Log::stream_from), see [`StartAt`].
+    ///
+    /// ```
+    /// use futures_util::StreamExt;
+    /// use memlog::{Log, StartAt};
+    ///
+    /// let log = Log::new();
+    /// log.write("old")?;
+    /// let mut live = log.stream_async_from(StartAt::Latest);
+    /// log.write("new")?;
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let first = rt.block_on(live.next()).unwrap()?;
+    /// assert_eq!((first.offset, first.data), (1, "new"));
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    #[cfg(feature = "async")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    #[must_use = "a stream does nothing unless it is polled"]
+    pub fn stream_async_from(&self, at: StartAt) -> AsyncStream<T> {
+        self.stream_from(at).into_async()
     }
 
     /// How many parked threads and pending async streams are registered to be
@@ -368,22 +544,57 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// Closes the log: later writes fail with [`Error::Closed`], every write
     /// that got in before stays readable, and streams wake, drain what was
     /// written, and end. Idempotent.
+    ///
+    /// ```
+    /// let log = memlog::Log::new();
+    /// log.write(1)?;
+    /// let stream = log.stream(0);
+    /// log.close();
+    /// assert!(log.is_closed());
+    /// assert_eq!(stream.map(|r| r.unwrap().data).collect::<Vec<_>>(), [1]);
+    /// assert_eq!(log.write(2), Err(memlog::Error::Closed));
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
     pub fn close(&self) {
         self.inner.close();
     }
 
     /// Whether [`close`](Log::close) was called.
+    ///
+    /// ```
+    /// let log = memlog::Log::<u8>::new();
+    /// assert!(!log.is_closed());
+    /// log.close();
+    /// assert!(log.is_closed());
+    /// ```
+    #[must_use]
     pub fn is_closed(&self) -> bool {
         self.inner.is_closed()
     }
 
     /// The offset the next write will get; after [`close`](Log::close), one
-    /// past the last record written.
+    /// past the last record written. [`StartAt::Latest`] starts a stream here.
+    ///
+    /// ```
+    /// let log = memlog::Log::builder().start_offset(5).build()?;
+    /// assert_eq!(log.next_offset(), 5);
+    /// log.write_batch(["a", "b"])?;
+    /// assert_eq!(log.next_offset(), 7);
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    #[must_use]
     pub fn next_offset(&self) -> Offset {
         self.inner.cfg.start + self.inner.tail()
     }
 
     /// The offset of the first record (the builder's `start_offset`).
+    ///
+    /// ```
+    /// let log = memlog::Log::<u8>::builder().start_offset(42).build()?;
+    /// assert_eq!(log.start_offset(), 42);
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    #[must_use]
     pub fn start_offset(&self) -> Offset {
         self.inner.cfg.start
     }

@@ -40,6 +40,32 @@
 //!   a write racing with it either lands (and is readable) or fails, never
 //!   both; streams drain what was written and end.
 //!
+//! # Where your code runs
+//! memlog calls code of yours (a payload's `Clone` and `Drop`, the clock,
+//! `AsRef` for `max_record_bytes`, a batch's iterator, an async task's
+//! `Waker`) only where it can not wedge or corrupt the log, so that code may
+//! panic, block, or call back into the log:
+//! - **Before a write claims its offset**: the clock, the size check, the
+//!   batch's iterator. A panic there writes nothing.
+//! - **Never between a claim and the publish that covers it**, and never
+//!   under the lock of the waiter list.
+//! - **`Clone`** when a reader copies a record out. A panicking clone ends
+//!   that read; a stream's read-ahead stops before a record whose clone
+//!   panics, and the read of that record itself panics.
+//! - **`Waker::wake`** (and a waker's drop): after the writer has carried the
+//!   high-water mark over every offset it is responsible for, outside the
+//!   lock. A panicking waker does not keep the other waiters asleep; its panic
+//!   then reaches that writer, whose record is written.
+//! - **A purged record's `Drop`**: crossbeam-epoch hands a purged segment
+//!   back once no reader can still hold it, on whichever thread's memlog call
+//!   collects it (any thread using memlog). Its records are dropped at the
+//!   start of that thread's next memlog call that reads or writes, before
+//!   the call does anything (so a panicking `Drop` makes that call panic
+//!   having done nothing; retry it), before a blocked stream goes to sleep,
+//!   or when the thread exits. A `Drop` may write to the log it was in.
+//!   Retained records are dropped with the last handle to the log; a
+//!   panicking `Drop` there does not keep the others alive (as with a `Vec`).
+//!
 //! # Examples
 //! One writer, one reader:
 //! ```
@@ -73,6 +99,30 @@
 //!     assert_eq!(r.join().unwrap(), (0..2000).collect::<Vec<u64>>());
 //! }
 //! ```
+//! One producer (a poller feeding many readers, the common case): give it
+//! the log's exclusive [`Writer`], whose writes cost one atomic
+//! read-modify-write instead of two; every [`Log`] handle reads, and
+//! dropping the writer closes the log:
+//! ```
+//! use memlog::Log;
+//! use std::thread;
+//!
+//! let (mut writer, log) = Log::builder().build_exclusive()?;
+//! let readers: Vec<_> = (0..2)
+//!     .map(|_| {
+//!         let stream = log.stream(0);
+//!         thread::spawn(move || stream.map(|r| r.unwrap().data).sum::<u64>())
+//!     })
+//!     .collect();
+//! for i in 0..1000u64 {
+//!     writer.write(i)?;
+//! }
+//! drop(writer); // closes the log: the streams end
+//! for r in readers {
+//!     assert_eq!(r.join().unwrap(), 499_500);
+//! }
+//! # Ok::<(), memlog::Error>(())
+//! ```
 //! Checkpoint and resume, as a consumer that restarts would:
 //! ```
 //! use memlog::{Error, Log};
@@ -81,24 +131,62 @@
 //! log.write_batch((0..10).map(|i| format!("event {i}")))?;
 //! let checkpoint = 7; // saved by a consumer before it crashed
 //! let mut stream = log.stream(checkpoint);
-//! assert_eq!(stream.try_next()?.data, "event 7");
+//! assert_eq!(stream.try_recv()?.data, "event 7");
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! # Falling behind, and where to start
+//! A stream whose next offset was purged before it read it yields
+//! [`Error::OutOfRange`] and ends: a consumer that must see every record
+//! finds out. Two opt-ins spare the others the work of catching that error
+//! and starting over (Kafka's `auto.offset.reset`, tokio broadcast's
+//! `Lagged`):
+//! - [`Log::stream_from`] starts at [`StartAt::Earliest`] (the earliest
+//!   retained offset), [`StartAt::Latest`] (the next offset to be written)
+//!   or [`StartAt::Offset`];
+//! - [`Stream::on_lag`]`(`[`Lag::Skip`]`)` makes a stream that fell behind
+//!   yield [`Error::Lagged`]` { skipped }` once and go on from the earliest
+//!   retained offset.
+//!
+//! ```
+//! use memlog::{Error, Lag, Log, StartAt};
+//!
+//! let log = Log::builder().segment_size(100).history_segments(1).build()?;
+//! // A slow reader that tolerates loss, started at whatever is retained.
+//! let mut reader = log.stream_from(StartAt::Earliest).on_lag(Lag::Skip);
+//! log.write_batch(0..200u32)?;
+//! log.write_batch(200..300u32)?; // purges 0..100
+//! let (mut received, mut skipped) = (0, 0);
+//! loop {
+//!     match reader.try_recv() {
+//!         Ok(r) => {
+//!             assert_eq!(r.offset, u64::from(r.data));
+//!             received += 1;
+//!         }
+//!         Err(Error::Lagged { skipped: n }) => skipped += n,
+//!         Err(Error::FutureOffset) => break, // caught up
+//!         Err(e) => return Err(e),
+//!     }
+//! }
+//! assert_eq!((skipped, received), (100, 200));
 //! # Ok::<(), Error>(())
 //! ```
 //!
 //! # Features
 //! - `async`: `Log::stream_async` gives an `AsyncStream`, a
-//!   `futures_core::Stream` with the semantics of [`Stream`], woken by the
+//!   [`futures_core::Stream`] with the semantics of [`Stream`], woken by the
 //!   writes through the same waiters as parked threads (no timer, no thread).
 //! - `serde`: [`Record`] serializes as
 //!   `{"offset":…,"created":"<RFC 3339, nanoseconds>","data":…}` and [`Error`]
 //!   as `{"error":"<kind>","message":"<text>",…}` ([`Error::kind`]); both
 //!   round-trip.
 //!
-//! `examples/http_stream.rs` uses both to serve a log over HTTP as
+//! `examples/http/` (the `memlog-http-example` package) uses both to serve a log over HTTP as
 //! newline-delimited JSON.
 
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unsafe_op_in_unsafe_fn)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "async")]
 mod async_stream;
@@ -108,6 +196,7 @@ mod error;
 mod handle;
 mod log;
 mod reclaim;
+mod resume;
 mod segment;
 #[cfg(feature = "serde")]
 mod serde_impl;
@@ -116,11 +205,58 @@ mod slot;
 mod stream;
 mod sync;
 mod wait;
+mod writer;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// Dropping these values is a bug, and `#[must_use]` says so: each example
+/// fails to compile under `deny(unused_must_use)` (the same calls, used,
+/// compile in the items' own examples).
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// memlog::Log::<u8>::new().stream(0);
+/// ```
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// memlog::Log::<u8>::new().stream_from(memlog::StartAt::Latest);
+/// ```
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// memlog::Log::<u8>::new().stream(0).on_lag(memlog::Lag::Skip);
+/// ```
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// memlog::Log::<u8>::new().stream(0).canceller();
+/// ```
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// memlog::Log::<u8>::new().range();
+/// ```
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// memlog::Log::<u8>::new().next_offset();
+/// ```
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let r = memlog::Record { offset: 0, created: std::time::UNIX_EPOCH, data: 1 };
+/// r.map(|d| d + 1);
+/// ```
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let b = memlog::Log::<u8>::builder();
+/// b.segment_size(8);
+/// ```
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let b = memlog::sharded::ShardedLog::<u8>::builder();
+/// b.shards(8);
+/// ```
+#[cfg(doctest)]
+struct MustUse;
 
 #[cfg(feature = "async")]
 pub use async_stream::AsyncStream;
@@ -131,4 +267,6 @@ pub use builder::{
 pub use clock::Clock;
 pub use error::Error;
 pub use handle::{Log, Offset, Record};
+pub use resume::{Lag, StartAt};
 pub use stream::{Canceller, Stream};
+pub use writer::Writer;

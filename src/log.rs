@@ -17,7 +17,10 @@
 //!    mark over every contiguous published offset (`advance`).
 //!
 //! No user code and no allocation that can fail softly runs between 2 and 4,
-//! so a claimed offset is always published and can never wedge the mark.
+//! so a claimed offset is always published and can never wedge the mark:
+//! purged records that a pin here collects are dropped later (reclaim.rs),
+//! and parked readers are woken (their wakers run) only once the mark is
+//! carried over every offset this writer is responsible for (`advance`).
 //!
 //! # The high-water mark and who moves it
 //! `high_water` is the first relative offset that is not known published;
@@ -39,8 +42,10 @@ use std::time::{Instant, SystemTime};
 
 /// Set in `tail` by `close`.
 pub(crate) const CLOSED: u64 = 1 << 63;
-/// `closed_at` before `close`.
-const NOT_CLOSED: u64 = u64::MAX;
+/// `closed_end` before `close` stored it. Not a real offset's value: the
+/// field holds the end plus one, so that no position a stream may ask for
+/// (`u64::MAX` included) reads as "closed".
+const NOT_CLOSED: u64 = 0;
 
 /// Why a wait ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,17 +58,24 @@ pub(crate) enum Wait {
     Cancelled,
     /// The deadline passed.
     TimedOut,
+    /// Not published, but claimed by the exclusive writer, which is between
+    /// its claim and its publish: do not sleep, it is coming (writer.rs).
+    Claimed,
 }
 
 pub(crate) struct Inner<T> {
-    /// Next relative offset to claim; bit 63 is `CLOSED`.
+    /// Next relative offset to claim; bit 63 is `CLOSED`. Writers claim with
+    /// `fetch_add` (one record) or a compare-exchange that refuses a closed
+    /// log (a batch); a single claim that fails `Closed` gives its increment
+    /// back, so failed claims never add up into the `CLOSED` bit.
     tail: CachePadded<AtomicU64>,
     /// Every relative offset below it is published.
     high_water: CachePadded<AtomicU64>,
     /// Base (relative) of the oldest segment that is not purged.
     first_retained: AtomicU64,
-    /// The value of `tail` when the log was closed, or `NOT_CLOSED`.
-    closed_at: AtomicU64,
+    /// One more than the value of `tail` when the log was closed (the end of
+    /// what was written), or `NOT_CLOSED`. Stored once, by the winning `close`.
+    closed_end: AtomicU64,
     pub(crate) waiters: Waiters,
     ring: Box<[RingSlot<T>]>,
     pool: Arc<Pool<T>>,
@@ -86,7 +98,7 @@ impl<T: Send + Sync + 'static> Inner<T> {
             tail: CachePadded::new(AtomicU64::new(0)),
             high_water: CachePadded::new(AtomicU64::new(0)),
             first_retained: AtomicU64::new(0),
-            closed_at: AtomicU64::new(NOT_CLOSED),
+            closed_end: AtomicU64::new(NOT_CLOSED),
             waiters: Waiters::new(),
             ring: (0..cfg.ring_len).map(|_| RingSlot::new()).collect(),
             pool: Arc::new(Pool::new(cfg.segment_size as usize)),
@@ -114,16 +126,44 @@ impl<T: Send + Sync + 'static> Inner<T> {
 
     // ---------------------------------------------------------------- writing
 
-    /// Claims `n` offsets; `Err(Closed)` if the log is closed.
+    /// Claims one offset; `Err(Closed)` if the log is closed.
     #[inline]
-    pub(crate) fn claim(&self, n: u64) -> Result<u64, Error> {
+    pub(crate) fn claim_one(&self) -> Result<u64, Error> {
         // Relaxed: the RMW alone makes claims unique; publication is ordered
         // by the slot stamps and the high-water mark, not by `tail`.
-        let rel = self.tail.fetch_add(n, Ordering::Relaxed);
+        let rel = self.tail.fetch_add(1, Ordering::Relaxed);
         if rel & CLOSED != 0 {
+            // Give the increment back: only claims racing with this one can
+            // have added theirs, so the count past the close stays bounded
+            // by the number of threads and can never carry into `CLOSED`.
+            self.tail.fetch_sub(1, Ordering::Relaxed);
             return Err(Error::Closed);
         }
         Ok(rel)
+    }
+
+    /// Claims `n` contiguous offsets; `Err(Closed)` if the log is closed.
+    /// A compare-exchange loop rather than `fetch_add`: a batch may be as
+    /// large as the log's capacity, so a failed one must add nothing.
+    pub(crate) fn claim_batch(&self, n: u64) -> Result<u64, Error> {
+        let mut cur = self.tail.load(Ordering::Relaxed);
+        loop {
+            if cur & CLOSED != 0 {
+                return Err(Error::Closed);
+            }
+            // Relaxed: as in `claim_one`. `cur + n` does not reach `CLOSED`:
+            // `n` is at most `MAX_RETAINED` (2^62) and writing 2^62 records
+            // takes centuries.
+            match self.tail.compare_exchange_weak(
+                cur,
+                cur + n,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(cur),
+                Err(now) => cur = now,
+            }
+        }
     }
 
     /// Writes and publishes one entry at the claimed relative offset `rel`:
@@ -143,6 +183,7 @@ impl<T: Send + Sync + 'static> Inner<T> {
     /// Writes and publishes `entries` at the claimed offsets starting at `rel`,
     /// one segment at a time, and moves the high-water mark over them.
     pub(crate) fn publish_claimed(&self, rel: u64, entries: impl Iterator<Item = Entry<T>>) {
+        let exclusive = self.cfg.exclusive;
         let mut entries = entries.peekable();
         let mut at = rel;
         while entries.peek().is_some() {
@@ -160,8 +201,72 @@ impl<T: Send + Sync + 'static> Inner<T> {
             }
             // Publish this segment's part before installing the next one: an
             // install may wait for these very offsets (`install`).
-            self.advance(from, at);
+            if exclusive {
+                self.advance_exclusive(at);
+            } else {
+                self.advance(from, at);
+            }
         }
+    }
+
+    // ------------------------------------------------- the exclusive writer
+
+    /// Claims one offset for the exclusive writer (writer.rs).
+    ///
+    /// AcqRel, where `claim_one` is Relaxed: the exclusive writer moves the
+    /// mark with plain stores, so this RMW is its half of the wake-up
+    /// handshake. A reader that registered and then re-read `tail` with an
+    /// RMW (`recheck_registered`) before this claim in `tail`'s modification
+    /// order is seen by the writer's later load of the waiter count; one that
+    /// did after it sees the offset claimed and does not sleep.
+    #[inline]
+    pub(crate) fn claim_one_exclusive(&self) -> Result<u64, Error> {
+        let rel = self.tail.fetch_add(1, Ordering::AcqRel);
+        if rel & CLOSED != 0 {
+            // As in `claim_one`.
+            self.tail.fetch_sub(1, Ordering::Relaxed);
+            return Err(Error::Closed);
+        }
+        Ok(rel)
+    }
+
+    /// `claim_batch` for the exclusive writer, AcqRel for the same reason.
+    pub(crate) fn claim_batch_exclusive(&self, n: u64) -> Result<u64, Error> {
+        let mut cur = self.tail.load(Ordering::Relaxed);
+        loop {
+            if cur & CLOSED != 0 {
+                return Err(Error::Closed);
+            }
+            match self
+                .tail
+                .compare_exchange_weak(cur, cur + n, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return Ok(cur),
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// The exclusive writer has published every offset below `to`: moves the
+    /// mark there and wakes parked readers. A store, not a compare-exchange:
+    /// nobody else moves the mark (readers' `fetch_add(0)` leaves it as it
+    /// is), and the offsets are published in order.
+    #[inline]
+    pub(crate) fn advance_exclusive(&self, to: u64) {
+        // Release: hands the slots below `to` to readers that acquire the mark.
+        self.high_water.store(to, Ordering::Release);
+        // Relaxed: ordered after this writer's claim RMW (see
+        // `claim_one_exclusive`), which is what the handshake needs.
+        self.waiters.notify_if_any();
+    }
+
+    /// The segment of relative offset `rel` (claimed by the caller, not yet
+    /// published) and the relative offsets it holds.
+    #[inline]
+    pub(crate) fn write_segment(&self, rel: u64) -> (*const Segment<T>, u64, u64) {
+        let (k, _) = self.split(rel);
+        let lo = self.base(k);
+        (self.segment_for_write(k), lo, lo + self.cfg.segment_size)
     }
 
     /// The segment for relative offset in segment `k`, which this thread has
@@ -185,6 +290,7 @@ impl<T: Send + Sync + 'static> Inner<T> {
     /// the segment it replaces.
     #[cold]
     fn install(&self, k: u64) -> *const Segment<T> {
+        // In the claim window: what this pin collects waits (reclaim.rs).
         let guard = self.reclaimer.pin();
         let place = self.ring_slot(k);
         // The segment `k` replaces is `k - H - 1`; it may be purged only when
@@ -192,12 +298,16 @@ impl<T: Send + Sync + 'static> Inner<T> {
         let need = self.base(k.saturating_sub(self.cfg.history));
         let backoff = Backoff::new();
         let mut spare: Option<Box<Segment<T>>> = None;
-        loop {
-            // Acquire: see the contents of whatever segment is installed.
+        // The installed segment and its index. Acquire: see the contents of
+        // whatever segment is installed.
+        let installed = || {
             let cur = place.ptr.load(Ordering::Acquire);
             // SAFETY: `cur` was loaded while pinned, so it is not reclaimed
             // before `guard` drops.
-            let cur_index = (!cur.is_null()).then(|| unsafe { (*cur).index });
+            (cur, (!cur.is_null()).then(|| unsafe { (*cur).index }))
+        };
+        loop {
+            let (cur, cur_index) = installed();
             if cur_index == Some(k) {
                 if let Some(s) = spare {
                     self.pool.put(s);
@@ -216,8 +326,21 @@ impl<T: Send + Sync + 'static> Inner<T> {
                 continue;
             }
             // With the mark at `need`, segment `k - H - 1` was installed and
-            // is fully published, so the place holds it (or nothing, early on).
-            debug_assert!(cur_index.is_none_or(|i| i + self.cfg.ring_len == k));
+            // is fully published, so the place holds it, or segment `k`, or
+            // nothing if `k` is the place's first. `cur` may be older than
+            // that: it was loaded before the mark, and other writers may
+            // have installed and published meanwhile. Reload.
+            let (cur, cur_index) = installed();
+            if cur_index == Some(k) {
+                if let Some(s) = spare {
+                    self.pool.put(s);
+                }
+                return cur;
+            }
+            debug_assert!(match cur_index {
+                Some(i) => i + self.cfg.ring_len == k,
+                None => k < self.cfg.ring_len,
+            });
             let mut new = spare.take().unwrap_or_else(|| self.pool.take());
             new.index = k;
             let new = Box::into_raw(new);
@@ -249,19 +372,23 @@ impl<T: Send + Sync + 'static> Inner<T> {
         }
     }
 
-    /// Hands an unlinked segment to the reclaimer.
+    /// Hands an unlinked segment to the reclaimer. The deferred closure
+    /// drops no record inside a memlog call: see reclaim.rs.
     fn retire(&self, seg: *mut Segment<T>, guard: &Guard<'_>) {
         let retired = Retired(seg);
         let pool = Arc::clone(&self.pool);
         guard.defer(move || {
-            // SAFETY: `seg` was unlinked from the ring by our compare_exchange,
-            // and the reclaimer runs this only after every thread pinned at
-            // that point has unpinned.
-            unsafe { retired.reclaim(&pool) };
+            crate::reclaim::run_or_postpone(move || {
+                // SAFETY: `seg` was unlinked from the ring by our
+                // compare_exchange, and the reclaimer runs this only after
+                // every thread pinned at that point has unpinned.
+                unsafe { retired.reclaim(&pool) };
+            });
         });
     }
 
-    /// Moves the high-water mark after this thread published `[from, to)`.
+    /// Moves the high-water mark after this thread published `[from, to)`,
+    /// then wakes parked readers if it moved the mark.
     ///
     /// Writers finish out of order. Whoever finds the mark at the start of its
     /// published run moves it to the end of the contiguous published run; a
@@ -269,34 +396,44 @@ impl<T: Send + Sync + 'static> Inner<T> {
     /// publish with an RMW and leaves: the RMW comes before the laggard's
     /// eventual compare-exchange in the mark's modification order, so the
     /// laggard's scan sees these stamps and carries the mark over them.
+    ///
+    /// Waking runs user code (a `Waker`), so it comes last, once the mark is
+    /// carried over every run this writer is responsible for: a waker that
+    /// panics can not leave an announced publish uncovered.
     #[inline]
     fn advance(&self, from: u64, to: u64) {
-        // Fast path, the only one a lone writer takes: the mark is at our run,
-        // nobody is parked, and nothing was claimed after it.
-        // AcqRel: as in `advance_slow`.
-        if self
+        // Fast path, the only one a lone writer takes: the mark is at our run
+        // and nothing was claimed after it.
+        // AcqRel: as in `carry`.
+        let moved = if self
             .high_water
             .compare_exchange(from, to, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
-            self.waiters.notify_if_any();
-            if self.tail.load(Ordering::Relaxed) & !CLOSED <= to {
-                return;
+            // Nothing was claimed past `to` (seen through the Acquire above):
+            // no out-of-order finisher can be waiting for us.
+            if self.tail.load(Ordering::Relaxed) & !CLOSED > to {
+                let end = self.published_end(to);
+                self.carry(to, end);
             }
-            self.advance_slow(to, self.published_end(to));
+            true
         } else {
-            self.advance_slow(from, to);
+            self.carry(from, to)
+        };
+        // After every RMW of the mark by this writer: the wake-up handshake
+        // (wait.rs) needs the count loaded after the move, not right after.
+        if moved {
+            self.waiters.notify_if_any();
         }
     }
 
     /// `advance` beyond its fast path: carries the mark from `expected` to
     /// `new`, whose offsets are published, and on over any run found after.
+    /// Returns whether it moved the mark.
     #[cold]
-    fn advance_slow(&self, mut expected: u64, mut new: u64) {
-        if new == expected {
-            return;
-        }
-        loop {
+    fn carry(&self, mut expected: u64, mut new: u64) -> bool {
+        let mut moved = false;
+        while new != expected {
             // AcqRel: Release hands our stamps (and everything the mark now
             // covers) to readers; Acquire sees the stamps of writers whose
             // announce-RMW came before, and registered waiters (wait.rs).
@@ -307,21 +444,18 @@ impl<T: Send + Sync + 'static> Inner<T> {
                 Ordering::Relaxed,
             ) {
                 Ok(_) => {
-                    self.waiters.notify_if_any();
+                    moved = true;
                     // Nothing was claimed past `new` (seen through the Acquire
                     // above): no out-of-order finisher can be waiting for us.
                     if self.tail.load(Ordering::Relaxed) & !CLOSED <= new {
-                        return;
+                        break;
                     }
                     expected = new;
                     new = self.published_end(expected);
-                    if new == expected {
-                        return;
-                    }
                 }
                 // Someone already carried the mark past our run (and goes on
                 // scanning past it themselves).
-                Err(cur) if cur >= new => return,
+                Err(cur) if cur >= new => break,
                 // Someone moved it into our run: retry from there.
                 Err(cur) if cur > expected => expected = cur,
                 // An earlier offset is unpublished (only possible before our
@@ -329,12 +463,13 @@ impl<T: Send + Sync + 'static> Inner<T> {
                 Err(_) => {
                     let cur = self.high_water.fetch_add(0, Ordering::AcqRel);
                     if cur < expected || cur >= new {
-                        return;
+                        break;
                     }
                     expected = cur;
                 }
             }
         }
+        moved
     }
 
     /// The first relative offset at or after `from` that is not published.
@@ -356,34 +491,6 @@ impl<T: Send + Sync + 'static> Inner<T> {
                 at += 1;
             }
         }
-    }
-
-    /// Closes the log: later claims fail, waiters wake.
-    pub(crate) fn close(&self) {
-        let prev = self.tail.fetch_or(CLOSED, Ordering::AcqRel);
-        if prev & CLOSED == 0 {
-            // Everything claimed before the fetch_or will be published; streams
-            // drain up to here and stop.
-            self.closed_at.store(prev, Ordering::Release);
-        }
-        self.waiters.notify_all();
-    }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        self.tail.load(Ordering::Acquire) & CLOSED != 0
-    }
-
-    /// The next offset a write would get (relative); once closed, the end of
-    /// what was written (claims that failed `Closed` still bump `tail`).
-    pub(crate) fn tail(&self) -> u64 {
-        let t = self.tail.load(Ordering::Acquire);
-        if t & CLOSED != 0 {
-            let at = self.closed_at.load(Ordering::Acquire);
-            if at != NOT_CLOSED {
-                return at;
-            }
-        }
-        t & !CLOSED
     }
 
     // ---------------------------------------------------------------- reading
@@ -578,7 +685,8 @@ impl<T: Send + Sync + 'static> Inner<T> {
         if cancel.is_some_and(|c| c.load(Ordering::Acquire)) {
             return Some(Wait::Cancelled);
         }
-        if rel >= self.closed_at.load(Ordering::Acquire) {
+        let end = self.closed_end.load(Ordering::Acquire);
+        if end != NOT_CLOSED && rel >= end - 1 {
             return Some(Wait::Closed);
         }
         None
@@ -615,7 +723,25 @@ impl<T: Send + Sync + 'static> Inner<T> {
         by_stamp: bool,
         cancel: Option<&AtomicBool>,
     ) -> Option<Wait> {
-        if self.high_water.fetch_add(0, Ordering::AcqRel) > rel || (by_stamp && self.stamped(rel)) {
+        if self.cfg.exclusive {
+            // The exclusive writer's RMW is its claim on `tail`, not a move of
+            // the mark: meet it there (see `claim_one_exclusive`).
+            let t = self.tail.fetch_add(0, Ordering::AcqRel);
+            // Once closed, `tail` may briefly count claims that failed.
+            let claimed = if t & CLOSED != 0 {
+                self.closed_end()
+            } else {
+                t
+            };
+            if self.high_water() > rel || (by_stamp && self.stamped(rel)) {
+                return Some(Wait::Ready);
+            }
+            if claimed > rel {
+                return Some(Wait::Claimed);
+            }
+        } else if self.high_water.fetch_add(0, Ordering::AcqRel) > rel
+            || (by_stamp && self.stamped(rel))
+        {
             return Some(Wait::Ready);
         }
         self.check_done(rel, cancel)
@@ -639,6 +765,9 @@ impl<T: Send + Sync + 'static> Inner<T> {
                 backoff.snooze();
                 continue;
             }
+            // About to sleep, registered nowhere: what this thread's pins
+            // postponed is dropped now rather than after the wait.
+            crate::reclaim::drain();
             let timeout = match deadline {
                 Some(d) => match d.checked_duration_since(Instant::now()) {
                     Some(t) if !t.is_zero() => Some(t),
@@ -655,10 +784,64 @@ impl<T: Send + Sync + 'static> Inner<T> {
                 }
             }
             self.waiters.deregister(id);
-            if let Some(w) = ready {
-                return w;
+            match ready {
+                // The exclusive writer is publishing it: let it run (on a
+                // small machine it may need this very core), then look again.
+                Some(Wait::Claimed) => yield_now(),
+                Some(w) => return w,
+                None => {}
             }
         }
+    }
+}
+
+/// What needs no bound on `T`: closing, and where the log ends (for
+/// `Writer`'s `Drop` and `Debug`, which have none).
+impl<T> Inner<T> {
+    /// Closes the log: later claims fail, waiters wake. Returns once the
+    /// end of what was written is stored, also when another thread's
+    /// `close` won the race.
+    pub(crate) fn close(&self) {
+        let prev = self.tail.fetch_or(CLOSED, Ordering::AcqRel);
+        if prev & CLOSED == 0 {
+            // Everything claimed before the fetch_or will be published; streams
+            // drain up to here and stop.
+            self.closed_end.store(prev + 1, Ordering::Release);
+        } else {
+            self.closed_end();
+        }
+        self.waiters.notify_all();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tail.load(Ordering::Acquire) & CLOSED != 0
+    }
+
+    /// The end of what was written, once the log is closed; waits for the
+    /// winning `close` to store it (it runs no user code in between).
+    fn closed_end(&self) -> u64 {
+        let backoff = Backoff::new();
+        loop {
+            let end = self.closed_end.load(Ordering::Acquire);
+            if end != NOT_CLOSED {
+                return end - 1;
+            }
+            if backoff.is_completed() {
+                yield_now();
+            } else {
+                backoff.snooze();
+            }
+        }
+    }
+
+    /// The next offset a write would get (relative); once closed, the end of
+    /// what was written (not counting claims that failed `Closed`).
+    pub(crate) fn tail(&self) -> u64 {
+        let t = self.tail.load(Ordering::Acquire);
+        if t & CLOSED != 0 {
+            return self.closed_end();
+        }
+        t
     }
 }
 
@@ -673,15 +856,24 @@ enum Installed<'g, T> {
 }
 
 impl<T> Drop for Inner<T> {
+    /// Drops every retained record; a record's `Drop` that panics does not
+    /// stop the others (as with a `Vec`), and the first panic is resumed
+    /// once all are dropped.
     fn drop(&mut self) {
+        let mut first_panic = None;
         for place in self.ring.iter() {
             let p = place.ptr.load(Ordering::Acquire);
             if !p.is_null() {
                 // SAFETY: every handle is gone, so nothing else can reach the
                 // ring; installed segments are owned by it (`Box::into_raw`).
                 let mut seg = unsafe { Box::from_raw(p) };
-                seg.drop_entries();
+                if let Some(panic) = seg.drop_entries() {
+                    first_panic.get_or_insert(panic);
+                }
             }
+        }
+        if let Some(p) = first_panic {
+            std::panic::resume_unwind(p);
         }
     }
 }
@@ -690,4 +882,27 @@ impl<T> Drop for Inner<T> {
 #[inline]
 pub(crate) fn entry<T>(created: SystemTime, data: T) -> Entry<T> {
     Entry { created, data }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::{Error, Log, MAX_RETAINED};
+
+    /// Claims that fail after `close` add nothing to `tail`: batches as large
+    /// as the largest capacity, tried again and again, never carry into the
+    /// `CLOSED` bit and reopen the log.
+    #[test]
+    fn failed_claims_never_reopen_a_closed_log() {
+        let log: Log<()> = Log::new();
+        log.write(()).unwrap();
+        log.close();
+        let inner = &log.inner;
+        for _ in 0..4 {
+            assert_eq!(inner.claim_batch(MAX_RETAINED), Err(Error::Closed));
+            assert_eq!(inner.claim_one(), Err(Error::Closed));
+            assert!(inner.is_closed());
+            assert_eq!(inner.tail(), 1);
+        }
+        assert_eq!(log.write(()), Err(Error::Closed));
+    }
 }

@@ -1,4 +1,5 @@
-//! Epoch-based reclamation, behind a small seam.
+//! Epoch-based reclamation, behind a small seam, and where purged records
+//! are dropped.
 //!
 //! Normally this is crossbeam-epoch's global collector: `pin` returns its
 //! guard, and `defer` runs a closure once every thread pinned at that moment
@@ -9,9 +10,216 @@
 //! models check memlog's protocol against that contract, and since the
 //! stand-in reclaims as early as the contract allows, a reader that touched a
 //! segment after unpinning would be caught by loom's cell tracking.
+//!
+//! # Where purged records are dropped
+//! crossbeam runs deferred closures inside whichever `pin()` or `flush()`
+//! collects, on any thread, including a writer's pins between its claim and
+//! the publish that covers it (`install`, `published_end`). A record's `Drop`
+//! is user code: run there, a panic would leave a claimed offset unpublished
+//! and wedge the log, a `Drop` that writes to the log would wait for its own
+//! offset, and a slow one would hold back every reader. Run inside a reader's
+//! pin, a panic would cut through the reader's own bookkeeping (a waiter
+//! registered and never removed). So the deferred closure never drops
+//! records inside memlog: every pin memlog takes raises a per-thread depth,
+//! and a closure that runs while it is raised postpones the reclamation to a
+//! per-thread list. The list is drained ([`drain`]) at the start of the
+//! thread's next memlog call that reads or writes, before it does anything,
+//! and whenever a blocked stream is about to wait again: a panicking `Drop`
+//! then makes that call panic having done nothing, and it can be retried.
+//! What is left when the thread exits is dropped then (no memlog call is in
+//! progress on it). What is postponed while the thread's list is already
+//! gone (memlog calls made from thread-local destructors, which may be inside
+//! a claim window) goes to a process-wide list of orphans that every drain
+//! also takes from.
+//!
+//! A closure collected by a pin that is not memlog's (other code sharing
+//! crossbeam's global collector) drops the records right there, as crossbeam
+//! always does; a panic there is kept and resumed by the thread's next memlog
+//! call instead of unwinding through crossbeam's collector.
+
+use std::cell::{Cell, RefCell};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+type Postponed = Box<dyn FnOnce() + Send>;
+
+/// The per-thread list. What is left when the thread exits runs then.
+#[derive(Default)]
+struct List(RefCell<Vec<Postponed>>);
+
+impl Drop for List {
+    fn drop(&mut self) {
+        // The thread is exiting, inside no memlog call. Memlog calls made by
+        // these drops postpone what they collect to the orphans.
+        for f in self.0.get_mut().drain(..) {
+            // A panic must not leave a thread-local destructor: it would
+            // abort the process.
+            let _ = catch_unwind(AssertUnwindSafe(f));
+        }
+    }
+}
+
+#[cfg(not(loom))]
+mod orphans {
+    use super::Postponed;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Mutex;
+
+    /// Postponed work whose thread's list is gone.
+    pub(super) static ORPHANS: Mutex<Vec<Postponed>> = Mutex::new(Vec::new());
+    /// Whether `ORPHANS` may be non-empty: a read-mostly line.
+    pub(super) static HAS_ORPHANS: AtomicBool = AtomicBool::new(false);
+}
+
+#[cfg(loom)]
+mod orphans {
+    use super::Postponed;
+    // std types: a handoff under a lock needs no model checking, and a loom
+    // atomic here would add a branch point to every drain of every model.
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Mutex;
+
+    loom::lazy_static! {
+        // Per model execution: a process-wide static would carry one
+        // execution's work into the next.
+        pub(super) static ref ORPHANS: Mutex<Vec<Postponed>> = Mutex::new(Vec::new());
+        pub(super) static ref HAS_ORPHANS: AtomicBool = AtomicBool::new(false);
+    }
+}
+
+use orphans::{HAS_ORPHANS, ORPHANS};
+
+fn orphan(mut batch: Vec<Postponed>) {
+    if batch.is_empty() {
+        return;
+    }
+    // Nothing runs under this lock but a push or a take.
+    let mut orphans = ORPHANS.lock().unwrap_or_else(|e| e.into_inner());
+    orphans.append(&mut batch);
+    // Release: a drain that sees the flag sees the work.
+    HAS_ORPHANS.store(true, std::sync::atomic::Ordering::Release);
+}
+
+fn take_orphans() -> Vec<Postponed> {
+    if !HAS_ORPHANS.swap(false, std::sync::atomic::Ordering::Acquire) {
+        return Vec::new();
+    }
+    std::mem::take(&mut *ORPHANS.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+#[cfg(not(loom))]
+std::thread_local! {
+    /// How many memlog pins (and drains) this thread is inside.
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// Whether `POSTPONED` may be non-empty: the one load on the hot paths.
+    static PENDING: Cell<bool> = const { Cell::new(false) };
+    static POSTPONED: List = List(RefCell::new(Vec::new()));
+}
+
+#[cfg(loom)]
+loom::thread_local! {
+    static DEPTH: Cell<u32> = Cell::new(0);
+    static PENDING: Cell<bool> = Cell::new(false);
+    static POSTPONED: List = List::default();
+}
+
+/// Runs `f` (a reclamation, which drops records) now if this thread is not
+/// inside memlog, else at the thread's next [`drain`].
+///
+/// Run now, inside a pin that is not memlog's, a panic of `f` must not
+/// unwind through crossbeam's collector (which would leak the rest of the
+/// garbage it was collecting): it is kept, and resumed by the next `drain`.
+pub(crate) fn run_or_postpone(f: impl FnOnce() + Send + 'static) {
+    // Unknown (the thread's locals are being destroyed; only loom's can be)
+    // counts as inside: postponing is always safe.
+    let inside = DEPTH.try_with(|d| d.get() > 0).unwrap_or(true);
+    if inside {
+        postpone(Box::new(f));
+    } else if let Err(panic) = catch_unwind(AssertUnwindSafe(f)) {
+        postpone(Box::new(move || resume_unwind(panic)));
+    }
+}
+
+fn postpone(f: Postponed) {
+    let mut f = Some(f);
+    let queued = POSTPONED.try_with(|p| {
+        if let Some(f) = f.take() {
+            p.0.borrow_mut().push(f);
+        }
+    });
+    if queued.is_ok() {
+        let _ = PENDING.try_with(|p| p.set(true));
+    } else if let Some(f) = f {
+        // The thread is exiting and its list is gone; it may be inside a
+        // claim window (a memlog call from another thread-local destructor),
+        // so this can not run here.
+        orphan(vec![f]);
+    }
+}
+
+/// Drops what this thread's memlog pins postponed, unless the thread is
+/// inside memlog (a `Drop` that called back into a log: the outer drain goes
+/// on until the list is empty). Called where a memlog call has not yet done
+/// anything. Panics with the first panic of a record's `Drop`, after
+/// dropping everything else.
+#[inline]
+pub(crate) fn drain() {
+    let pending = PENDING.try_with(Cell::get).unwrap_or(false);
+    // Relaxed: a stale `false` only leaves the orphans to a later drain.
+    if pending || HAS_ORPHANS.load(std::sync::atomic::Ordering::Relaxed) {
+        drain_slow();
+    }
+}
+
+#[cold]
+fn drain_slow() {
+    if DEPTH.try_with(Cell::get).unwrap_or(1) > 0 {
+        return;
+    }
+    let mut first_panic = None;
+    let depth = Depth::enter();
+    loop {
+        let _ = PENDING.try_with(|p| p.set(false));
+        let mut batch = POSTPONED
+            .try_with(|p| std::mem::take(&mut *p.0.borrow_mut()))
+            .unwrap_or_default();
+        batch.extend(take_orphans());
+        if batch.is_empty() {
+            break;
+        }
+        for f in batch {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
+                first_panic.get_or_insert(p);
+            }
+        }
+    }
+    drop(depth);
+    if let Some(p) = first_panic {
+        resume_unwind(p);
+    }
+}
+
+/// Raises this thread's depth while alive.
+struct Depth;
+
+impl Depth {
+    #[inline]
+    fn enter() -> Depth {
+        let _ = DEPTH.try_with(|d| d.set(d.get() + 1));
+        Depth
+    }
+}
+
+impl Drop for Depth {
+    #[inline]
+    fn drop(&mut self) {
+        let _ = DEPTH.try_with(|d| d.set(d.get() - 1));
+    }
+}
 
 #[cfg(not(loom))]
 mod imp {
+    use super::Depth;
+
     /// The reclamation domain: crossbeam-epoch's global collector.
     #[derive(Debug, Default)]
     pub(crate) struct Reclaimer;
@@ -21,28 +229,46 @@ mod imp {
             Reclaimer
         }
 
+        /// Pins; what the pin collects waits for [`drain`](super::drain).
         #[inline]
         pub(crate) fn pin(&self) -> Guard<'_> {
-            Guard(crossbeam_epoch::pin(), std::marker::PhantomData)
+            Guard::new(Depth::enter())
         }
     }
 
-    pub(crate) struct Guard<'a>(crossbeam_epoch::Guard, std::marker::PhantomData<&'a ()>);
+    /// Unpins, then lowers the depth (fields drop in order).
+    pub(crate) struct Guard<'a> {
+        epoch: crossbeam_epoch::Guard,
+        _depth: Depth,
+        _reclaimer: std::marker::PhantomData<&'a ()>,
+    }
+
+    impl Guard<'_> {
+        #[inline]
+        fn new(depth: Depth) -> Self {
+            Guard {
+                epoch: crossbeam_epoch::pin(),
+                _depth: depth,
+                _reclaimer: std::marker::PhantomData,
+            }
+        }
+    }
 
     impl Guard<'_> {
         /// Runs `f` once no thread pinned now is still pinned.
         pub(crate) fn defer(&self, f: impl FnOnce() + Send + 'static) {
-            self.0.defer(f);
+            self.epoch.defer(f);
             // Push the thread-local bag to the global queue now: a purge
             // happens once per segment, far too rarely to fill a bag, and a
             // segment sitting in a bag can not be recycled.
-            self.0.flush();
+            self.epoch.flush();
         }
     }
 }
 
 #[cfg(loom)]
 mod imp {
+    use super::Depth;
     use crate::sync::Mutex;
 
     type Deferred = Box<dyn FnOnce() + Send>;
@@ -73,28 +299,38 @@ mod imp {
         }
 
         pub(crate) fn pin(&self) -> Guard<'_> {
+            let depth = Depth::enter();
             let mut s = self.state.lock().unwrap();
             let id = s.next_id;
             s.next_id += 1;
             s.active.push(id);
-            Guard { r: self, id }
+            Guard {
+                inner: StandInGuard { r: self, id },
+                _depth: depth,
+            }
         }
     }
 
+    /// Unpins, then lowers the depth (fields drop in order).
     pub(crate) struct Guard<'a> {
+        inner: StandInGuard<'a>,
+        _depth: Depth,
+    }
+
+    struct StandInGuard<'a> {
         r: &'a Reclaimer,
         id: u64,
     }
 
     impl Guard<'_> {
         pub(crate) fn defer(&self, f: impl FnOnce() + Send + 'static) {
-            let mut s = self.r.state.lock().unwrap();
+            let mut s = self.inner.r.state.lock().unwrap();
             let waits = s.active.clone();
             s.pending.push((waits, Box::new(f)));
         }
     }
 
-    impl Drop for Guard<'_> {
+    impl Drop for StandInGuard<'_> {
         fn drop(&mut self) {
             let ready: Vec<Deferred> = {
                 let mut s = self.r.state.lock().unwrap();

@@ -20,6 +20,7 @@
 
 use crate::slot::Slot;
 use crate::sync::{AtomicPtr, AtomicU64, Ordering};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::ptr;
 
 /// Marks a segment whose entries have been dropped (in the spare pool).
@@ -40,21 +41,38 @@ impl<T> Segment<T> {
         })
     }
 
-    /// Drops every published entry and marks the segment empty.
+    /// Drops every published entry and marks the segment empty. A `Drop`
+    /// that panics does not stop the others: every entry is dropped, as a
+    /// `Vec` does, and the first panic is returned for the caller to resume
+    /// once its own state is consistent.
     ///
     /// Takes `&mut self`: the caller owns the segment, so no reader or writer
     /// can reach it.
-    pub(crate) fn drop_entries(&mut self) {
-        if self.index != EMPTY {
-            let base = self.index * self.slots.len() as u64;
-            for (i, slot) in self.slots.iter().enumerate() {
-                // SAFETY: `&mut self` is exclusive access to every slot.
-                unsafe { slot.drop_if_published(base + i as u64) };
-            }
-            self.index = EMPTY;
+    #[must_use = "a panic of a record's Drop must be resumed"]
+    pub(crate) fn drop_entries(&mut self) -> Option<Panic> {
+        if self.index == EMPTY {
+            return None;
         }
+        let base = self.index * self.slots.len() as u64;
+        self.index = EMPTY;
+        let mut first = None;
+        for (i, slot) in self.slots.iter().enumerate() {
+            // SAFETY: `&mut self` is exclusive access to every slot. A slot
+            // whose drop panicked has its stamp cleared already, so it is
+            // never dropped twice.
+            let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
+                slot.drop_if_published(base + i as u64)
+            }));
+            if let Err(p) = dropped {
+                first.get_or_insert(p);
+            }
+        }
+        first
     }
 }
+
+/// A panic caught while dropping records, to be resumed.
+pub(crate) type Panic = Box<dyn std::any::Any + Send>;
 
 /// One place of the ring.
 pub(crate) struct RingSlot<T> {
@@ -155,11 +173,18 @@ impl<T> Retired<T> {
     /// # Safety
     /// The segment was unlinked from the ring, and no pinned thread can still
     /// hold it (the reclaimer calls this only after a grace period).
+    ///
+    /// Runs records' `Drop`: the reclaimer calls it only outside every
+    /// claim window (reclaim.rs). A panicking `Drop` is resumed after the
+    /// segment is back in the pool.
     pub(crate) unsafe fn reclaim(self, pool: &Pool<T>) {
         // SAFETY: the pointer came from `Box::into_raw` when it was installed
         // and, per the caller's contract, nobody else can reach it.
         let mut seg = unsafe { Box::from_raw(self.0) };
-        seg.drop_entries();
+        let panic = seg.drop_entries();
         pool.put(seg);
+        if let Some(p) = panic {
+            resume_unwind(p);
+        }
     }
 }

@@ -36,8 +36,8 @@ pub(crate) mod rfc3339 {
 }
 
 /// `{"error": kind, "message": text}`, plus the variant's fields where it has
-/// some: `len` and `max` (record/batch too large), `detail` (invalid config),
-/// `key` (unknown key). `kind` is [`Error::kind`]; `message` is the
+/// some: `len` and `max` (record/batch too large), `skipped` (lagged),
+/// `detail` (invalid config), `key` (unknown key). `kind` is [`Error::kind`]; `message` is the
 /// `Display` text. Deserializing reads `error` and the fields, and ignores
 /// `message` and unknown fields.
 impl Serialize for Error {
@@ -50,6 +50,7 @@ impl Serialize for Error {
                 m.serialize_entry("len", len)?;
                 m.serialize_entry("max", max)?;
             }
+            Error::Lagged { skipped } => m.serialize_entry("skipped", skipped)?,
             Error::InvalidConfig(detail) => m.serialize_entry("detail", detail)?,
             Error::UnknownKey(key) => m.serialize_entry("key", key)?,
             _ => {}
@@ -63,10 +64,13 @@ struct Repr {
     error: String,
     len: Option<usize>,
     max: Option<usize>,
+    skipped: Option<u64>,
     detail: Option<String>,
     key: Option<String>,
 }
 
+/// Reads the form written by `Serialize` (see there).
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 impl<'de> Deserialize<'de> for Error {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let r = Repr::deserialize(d)?;
@@ -74,7 +78,13 @@ impl<'de> Deserialize<'de> for Error {
         Ok(match r.error.as_str() {
             "future_offset" => Error::FutureOffset,
             "out_of_range" => Error::OutOfRange,
+            "lagged" => Error::Lagged {
+                skipped: r
+                    .skipped
+                    .ok_or_else(|| de::Error::missing_field("skipped"))?,
+            },
             "closed" => Error::Closed,
+            "read_only" => Error::ReadOnly,
             "cancelled" => Error::Cancelled,
             "timeout" => Error::Timeout,
             "record_too_large" => Error::RecordTooLarge {
@@ -97,6 +107,7 @@ impl<'de> Deserialize<'de> for Error {
                     &[
                         "future_offset",
                         "out_of_range",
+                        "lagged",
                         "record_too_large",
                         "closed",
                         "cancelled",
@@ -104,6 +115,7 @@ impl<'de> Deserialize<'de> for Error {
                         "invalid_config",
                         "unknown_key",
                         "batch_too_large",
+                        "read_only",
                     ],
                 ))
             }
@@ -187,6 +199,7 @@ mod tests {
         let all = [
             Error::FutureOffset,
             Error::OutOfRange,
+            Error::Lagged { skipped: 7 },
             Error::RecordTooLarge { len: 10, max: 5 },
             Error::Closed,
             Error::Cancelled,
@@ -194,6 +207,7 @@ mod tests {
             Error::InvalidConfig("segment_size must be > 0".into()),
             Error::UnknownKey("teams".into()),
             Error::BatchTooLarge { len: 9, max: 4 },
+            Error::ReadOnly,
         ];
         for e in all {
             let v = serde_json::to_value(&e).unwrap();

@@ -2,30 +2,60 @@
 
 use crate::log::{Inner, Wait};
 use crate::sync::{AtomicBool, Ordering};
-use crate::{Error, Log, Offset, Record};
+use crate::{Error, Lag, Log, Offset, Record};
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Arc;
+use std::iter::FusedIterator;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 /// Follows a log in offset order from a start offset, waiting for records
-/// that are not written yet. Create one with [`Log::stream`].
+/// that are not written yet. Create one with [`Log::stream`] or
+/// [`Log::stream_from`].
 ///
-/// As an [`Iterator`], `next()` blocks: it spins briefly, then parks until a
-/// writer publishes the next offset. It yields
+/// **It blocks the thread.** As an [`Iterator`], `next()` spins briefly, then
+/// parks the thread until a writer publishes the next offset. Inside async
+/// code use [`Log::stream_async`] (feature `async`), which suspends the task
+/// instead, or [`try_recv`](Stream::try_recv), which never waits.
+///
+/// It yields
 /// - `Some(Ok(record))` for each record, in order, with no gaps;
 /// - `Some(Err(Error::OutOfRange))` once if the stream fell behind retention
-///   (its next offset was purged), then `None` for ever; resume from
-///   [`Log::range`] if you want to skip ahead;
+///   (its next offset was purged), then `None` for ever; or, with
+///   [`on_lag(Lag::Skip)`](Stream::on_lag), `Some(Err(Error::Lagged {
+///   skipped }))` and then the records from the earliest retained offset on;
 /// - `Some(Err(Error::Cancelled))` once after [`Canceller::cancel`], then `None`;
 /// - after [`Log::close`], the records written before the close, then `None`.
 ///
+/// Once it returned `None` it returns `None` for ever ([`FusedIterator`]).
+///
+/// # Read-ahead
 /// A stream writes nothing shared while it reads: readers do not slow each
 /// other or the writers down. It clones up to 32 ready records at a time
 /// under one epoch pin (so the CPU overlaps their cache misses) and yields
-/// them one by one; records cloned ahead but never yielded (the stream was
-/// dropped or cancelled) are dropped with it, so a stream may clone up to
-/// 31 more records than it yields over its life.
+/// them one by one. So **up to 31 records fetched before a purge may still
+/// be yielded after it**, as a Go channel's buffer or a Kafka consumer's
+/// fetched batch would: they are intact copies, and `OutOfRange` (or
+/// `Lagged`) comes at the first offset the stream had not fetched. Records
+/// cloned ahead but never yielded (the stream was dropped or cancelled) are
+/// dropped with it, so a stream may clone up to 31 more records than it
+/// yields over its life.
+///
+/// ```
+/// use memlog::{Error, Log};
+///
+/// let log = Log::new();
+/// log.write_batch(["a", "b"])?;
+/// log.close();
+/// let mut stream = log.stream(0);
+/// assert_eq!(stream.next().unwrap()?.data, "a");
+/// assert_eq!(stream.next_offset(), 1);
+/// assert_eq!(stream.next().unwrap()?.data, "b");
+/// assert!(stream.next().is_none()); // closed and drained
+/// assert_eq!(stream.ended(), Some(&Error::Closed));
+/// # Ok::<(), Error>(())
+/// ```
+#[must_use = "a stream does nothing unless it is iterated"]
 pub struct Stream<T> {
     pub(crate) log: Log<T>,
     /// Next offset to yield.
@@ -40,6 +70,8 @@ pub struct Stream<T> {
     pub(crate) cancel: Arc<AtomicBool>,
     /// Why the stream ended, once it has.
     end: Option<Error>,
+    /// What to do when `pos` was purged.
+    lag: Lag,
     /// Records read ahead (offsets `pos..`), at most `READ_AHEAD`.
     ahead: VecDeque<Record<T>>,
 }
@@ -47,11 +79,30 @@ pub struct Stream<T> {
 /// How many records a stream clones ahead under one epoch pin.
 const READ_AHEAD: usize = 32;
 
-/// Cancels a [`Stream`] from any thread, waking it if it is parked.
+/// Cancels a [`Stream`] (or an `AsyncStream`) from any thread, waking it if
+/// it is waiting. Get one with [`Stream::canceller`]; clones cancel the same
+/// stream.
+///
+/// It holds only the stream's cancel flag and a weak reference to the log's
+/// waiters: a `Canceller` that outlives every handle of its log keeps no
+/// record alive.
+///
+/// ```
+/// use memlog::{Error, Log};
+///
+/// let log: Log<u32> = Log::new();
+/// let mut stream = log.stream(0);
+/// let cancel = stream.canceller();
+/// // Nothing is written: the reader parks until it is cancelled.
+/// let reader = std::thread::spawn(move || stream.next());
+/// cancel.cancel();
+/// assert_eq!(reader.join().unwrap(), Some(Err(Error::Cancelled)));
+/// assert!(cancel.is_cancelled());
+/// ```
 #[derive(Clone)]
 pub struct Canceller {
     flag: Arc<AtomicBool>,
-    wake: Arc<dyn WakeAll>,
+    wake: Weak<dyn WakeAll>,
 }
 
 /// Type-erased access to a log's waiters, so that `Canceller` is not generic.
@@ -67,15 +118,40 @@ impl<T: Send + Sync> WakeAll for Inner<T> {
 
 impl Canceller {
     /// Cancels the stream: its next call returns [`Error::Cancelled`], and a
-    /// call blocked waiting wakes and returns it. Idempotent.
+    /// call blocked waiting wakes and returns it. Records it read ahead are
+    /// dropped, not yielded. Idempotent.
+    ///
+    /// ```
+    /// use memlog::Error;
+    ///
+    /// let log = memlog::Log::new();
+    /// log.write("x")?;
+    /// let mut stream = log.stream(0);
+    /// stream.canceller().cancel();
+    /// assert_eq!(stream.try_recv(), Err(Error::Cancelled));
+    /// assert_eq!(stream.next(), None);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn cancel(&self) {
         self.flag.store(true, Ordering::Release);
         // The waiter registered under the lock before re-checking the flag, or
-        // it will see the flag: the lock orders the two (wait.rs).
-        self.wake.wake_all();
+        // it will see the flag: the lock orders the two (wait.rs). If the log
+        // is gone, so is every stream of it, and there is nobody to wake.
+        if let Some(log) = self.wake.upgrade() {
+            log.wake_all();
+        }
     }
 
     /// Whether [`cancel`](Canceller::cancel) was called.
+    ///
+    /// ```
+    /// let log = memlog::Log::<u8>::new();
+    /// let cancel = log.stream(0).canceller();
+    /// assert!(!cancel.is_cancelled());
+    /// cancel.cancel();
+    /// assert!(cancel.is_cancelled());
+    /// ```
+    #[must_use]
     pub fn is_cancelled(&self) -> bool {
         self.flag.load(Ordering::Acquire)
     }
@@ -92,7 +168,8 @@ impl fmt::Debug for Canceller {
 impl<T> fmt::Debug for Stream<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Stream")
-            .field("position", &self.pos)
+            .field("next_offset", &self.pos)
+            .field("on_lag", &self.lag)
             .field("ended", &self.end)
             .finish()
     }
@@ -108,33 +185,123 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
             ahead: VecDeque::new(),
             cancel: Arc::new(AtomicBool::new(false)),
             end: None,
+            lag: Lag::End,
         }
     }
 
-    /// The offset of the next record this stream will yield.
+    /// What the stream does when its next offset was purged before it read
+    /// it: [`Lag::End`] (the default) yields [`Error::OutOfRange`] and ends;
+    /// [`Lag::Skip`] yields [`Error::Lagged`] with the number of offsets
+    /// skipped and goes on from the earliest retained offset.
     ///
-    /// On a `&mut Stream`, method syntax finds [`Iterator::position`] first
-    /// (`Iterator` is implemented for `&mut I`); write `Stream::position(s)`.
-    pub fn position(&self) -> Offset {
+    /// With `Skip`, every offset from the stream's start on is accounted
+    /// for exactly once, in order: yielded as a record, or counted in a
+    /// `Lagged`.
+    ///
+    /// ```
+    /// use memlog::{Error, Lag, Log};
+    ///
+    /// let log = Log::builder().segment_size(10).history_segments(1).build()?;
+    /// let mut stream = log.stream(0).on_lag(Lag::Skip);
+    /// log.write_batch(0..10u64)?;
+    /// log.write_batch(10..20u64)?;
+    /// log.write(20)?; // purges 0..10
+    /// log.close();
+    /// let mut next = 0;
+    /// for item in stream {
+    ///     match item {
+    ///         Ok(r) => assert_eq!(r.offset, next),
+    ///         Err(Error::Lagged { skipped }) => {
+    ///             assert_eq!(skipped, 10);
+    ///             next += skipped;
+    ///             continue;
+    ///         }
+    ///         Err(e) => return Err(e),
+    ///     }
+    ///     next += 1;
+    /// }
+    /// assert_eq!(next, log.next_offset());
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[must_use = "on_lag returns the stream with the policy set"]
+    pub fn on_lag(mut self, lag: Lag) -> Self {
+        self.set_on_lag(lag);
+        self
+    }
+
+    pub(crate) fn set_on_lag(&mut self, lag: Lag) {
+        self.lag = lag;
+    }
+
+    /// The offset of the next record this stream will yield (after a
+    /// `Lagged`, the earliest retained offset it moved to): the checkpoint
+    /// to save for resuming later with [`Log::stream`].
+    ///
+    /// ```
+    /// let log = memlog::Log::new();
+    /// log.write_batch(0..5u8)?;
+    /// let mut stream = log.stream(2);
+    /// assert_eq!(stream.next_offset(), 2);
+    /// stream.next();
+    /// assert_eq!(stream.next_offset(), 3);
+    /// // On a `&mut Stream` too, with `Iterator` (implemented for `&mut I`)
+    /// // in scope: the name is not one of `Iterator`'s.
+    /// fn checkpoint(s: &mut memlog::Stream<u8>) -> u64 {
+    ///     s.next_offset()
+    /// }
+    /// assert_eq!(checkpoint(&mut stream), 3);
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    #[must_use]
+    pub fn next_offset(&self) -> Offset {
         self.pos
     }
 
     /// A handle that cancels this stream from another thread.
+    ///
+    /// ```
+    /// use memlog::Error;
+    ///
+    /// let log = memlog::Log::<u8>::new();
+    /// let mut stream = log.stream(0);
+    /// let cancel = stream.canceller();
+    /// std::thread::spawn(move || cancel.cancel());
+    /// // Blocks until the other thread cancels it.
+    /// assert_eq!(stream.next(), Some(Err(Error::Cancelled)));
+    /// ```
+    #[must_use = "a canceller does nothing unless `cancel` is called"]
     pub fn canceller(&self) -> Canceller {
+        let log: Arc<dyn WakeAll> = self.log.inner.clone();
         Canceller {
             flag: Arc::clone(&self.cancel),
-            wake: self.log.inner.clone(),
+            wake: Arc::downgrade(&log),
         }
     }
 
-    /// The next record if it is already written, without waiting.
+    /// The next record if it is already written, without waiting: for a
+    /// reader that polls, or that must not block.
     ///
     /// # Errors
     /// [`Error::FutureOffset`] when nothing new is written (the stream stays
-    /// usable); [`Error::Closed`] when the log is closed and drained;
+    /// usable); [`Error::Lagged`] as for `next()` (the stream goes on);
+    /// [`Error::Closed`] when the log is closed and drained;
     /// [`Error::OutOfRange`] or [`Error::Cancelled`] as for `next()`. After
     /// the stream ended, every call returns the error that ended it.
-    pub fn try_next(&mut self) -> Result<Record<T>, Error> {
+    ///
+    /// ```
+    /// use memlog::Error;
+    ///
+    /// let log = memlog::Log::new();
+    /// let mut stream = log.stream(0);
+    /// assert_eq!(stream.try_recv(), Err(Error::FutureOffset));
+    /// log.write("a")?;
+    /// assert_eq!(stream.try_recv()?.data, "a");
+    /// log.close();
+    /// assert_eq!(stream.try_recv(), Err(Error::Closed));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn try_recv(&mut self) -> Result<Record<T>, Error> {
+        crate::reclaim::drain();
         match self.step() {
             Err(Error::FutureOffset) => {
                 let rel = self.rel()?;
@@ -143,7 +310,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
                     .inner
                     .poll_ready(rel, self.contiguous, Some(&self.cancel))
                 {
-                    Some(Wait::Ready) => self.try_next(),
+                    Some(Wait::Ready) => self.try_recv(),
                     Some(w) => Err(self.finish(w)),
                     None => Err(Error::FutureOffset),
                 }
@@ -152,12 +319,24 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         }
     }
 
-    /// The next record, waiting at most `d` for it.
+    /// The next record, waiting at most `d` for it (blocking the thread).
     ///
     /// # Errors
     /// [`Error::Timeout`] if none came in time (the stream stays usable);
-    /// otherwise as [`try_next`](Stream::try_next).
-    pub fn next_timeout(&mut self, d: Duration) -> Result<Record<T>, Error> {
+    /// otherwise as [`try_recv`](Stream::try_recv).
+    ///
+    /// ```
+    /// use memlog::Error;
+    /// use std::time::Duration;
+    ///
+    /// let log = memlog::Log::new();
+    /// let mut stream = log.stream(0);
+    /// assert_eq!(stream.recv_timeout(Duration::from_millis(1)), Err(Error::Timeout));
+    /// log.write(7u32)?;
+    /// assert_eq!(stream.recv_timeout(Duration::from_secs(1))?.data, 7);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn recv_timeout(&mut self, d: Duration) -> Result<Record<T>, Error> {
         let deadline = Instant::now().checked_add(d);
         self.next_until(deadline)
     }
@@ -165,6 +344,9 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     /// Waits for the next record until `deadline` (for ever if `None`).
     fn next_until(&mut self, deadline: Option<Instant>) -> Result<Record<T>, Error> {
         loop {
+            // Nothing is consumed yet: purged records this thread collected
+            // may be dropped (and panic) here (reclaim.rs).
+            crate::reclaim::drain();
             match self.step() {
                 Err(Error::FutureOffset) => {}
                 r => return r,
@@ -182,7 +364,8 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         }
     }
 
-    /// One attempt: the next record, `FutureOffset`, or the ending error.
+    /// One attempt: the next record, `FutureOffset`, `Lagged`, or the
+    /// ending error.
     #[inline]
     pub(crate) fn step(&mut self) -> Result<Record<T>, Error> {
         if let Some(e) = &self.end {
@@ -192,7 +375,9 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
             return Err(self.finish(Wait::Cancelled));
         }
         if self.ahead.is_empty() {
-            let rel = self.rel()?;
+            let Ok(rel) = self.log.rel(self.pos) else {
+                return Err(self.fell_behind());
+            };
             let inner = &self.log.inner;
             if !self.contiguous && rel >= self.cached_hw {
                 // First read: only the mark says that nothing before is missing.
@@ -210,6 +395,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
             ) {
                 Ok(_) => self.contiguous = true,
                 Err(Error::FutureOffset) => return Err(Error::FutureOffset),
+                Err(Error::OutOfRange) => return Err(self.fell_behind()),
                 Err(e) => return Err(self.end_with(e)),
             }
         }
@@ -221,6 +407,30 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         Ok(r)
     }
 
+    /// `pos` is purged (or below the start offset), and nothing is read
+    /// ahead: end with `OutOfRange`, or skip to the earliest retained offset.
+    #[cold]
+    fn fell_behind(&mut self) -> Error {
+        match self.lag {
+            Lag::End => self.end_with(Error::OutOfRange),
+            Lag::Skip => {
+                // `read_run` found `pos`'s ring place holding a later segment
+                // (Acquire), whose installer raised the purge point past
+                // `pos` before linking it (Release), so this is > `pos`.
+                let earliest = self.log.earliest_offset();
+                debug_assert!(earliest > self.pos, "{earliest} <= {}", self.pos);
+                let skipped = earliest.saturating_sub(self.pos);
+                self.pos = earliest;
+                // Go on as a stream made at `earliest` would: this stream did
+                // not read the record before it, so judge the next read by
+                // the mark, loaded afresh, not by a slot's stamp.
+                self.contiguous = false;
+                self.cached_hw = 0;
+                Error::Lagged { skipped }
+            }
+        }
+    }
+
     pub(crate) fn rel(&mut self) -> Result<u64, Error> {
         self.log.rel(self.pos).map_err(|e| self.end_with(e))
     }
@@ -229,7 +439,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         self.end_with(match w {
             Wait::Cancelled => Error::Cancelled,
             Wait::Closed => Error::Closed,
-            Wait::Ready | Wait::TimedOut => unreachable!("not an ending"),
+            Wait::Ready | Wait::TimedOut | Wait::Claimed => unreachable!("not an ending"),
         })
     }
 
@@ -244,7 +454,21 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         self.contiguous
     }
 
-    /// Whether the stream has ended (and the error that ended it).
+    /// Whether the stream has ended, and the error that ended it:
+    /// [`Error::Closed`] (closed and drained), [`Error::OutOfRange`] or
+    /// [`Error::Cancelled`]. An ended stream yields nothing more.
+    ///
+    /// ```
+    /// use memlog::Error;
+    ///
+    /// let log = memlog::Log::<u8>::new();
+    /// let mut stream = log.stream(0);
+    /// assert_eq!(stream.ended(), None);
+    /// log.close();
+    /// assert_eq!(stream.next(), None);
+    /// assert_eq!(stream.ended(), Some(&Error::Closed));
+    /// ```
+    #[must_use]
     pub fn ended(&self) -> Option<&Error> {
         self.end.as_ref()
     }
@@ -264,3 +488,7 @@ impl<T: Clone + Send + Sync + 'static> Iterator for Stream<T> {
         }
     }
 }
+
+/// An ended stream stays ended: `next()` returns `None` for ever after its
+/// first `None`.
+impl<T: Clone + Send + Sync + 'static> FusedIterator for Stream<T> {}

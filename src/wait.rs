@@ -25,6 +25,7 @@
 //! wake everyone unconditionally; the lock orders them against registration.
 
 use crate::sync::{AtomicUsize, Mutex, Ordering, Thread};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 /// Something to wake: a parked thread or an async task.
 #[derive(Debug)]
@@ -82,11 +83,17 @@ impl Waiters {
 
     /// Removes entry `id` if a wake has not already taken it.
     pub(crate) fn deregister(&self, id: u64) {
-        let mut l = self.lock();
-        if let Some(pos) = l.entries.iter().position(|(i, _)| *i == id) {
-            l.entries.swap_remove(pos);
-            self.count.fetch_sub(1, Ordering::Relaxed);
-        }
+        let removed = {
+            let mut l = self.lock();
+            let pos = l.entries.iter().position(|(i, _)| *i == id);
+            pos.map(|pos| {
+                self.count.fetch_sub(1, Ordering::Relaxed);
+                l.entries.swap_remove(pos)
+            })
+        };
+        // A `Waker`'s drop is user code (it may drop a stream of this very
+        // log, which takes the lock): only after the lock is released.
+        drop(removed);
     }
 
     /// Replaces the waker of entry `id` if it is still registered, else
@@ -94,10 +101,20 @@ impl Waiters {
     #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn reregister(&self, id: Option<u64>, w: Waiter) -> u64 {
         if let Some(id) = id {
-            let mut l = self.lock();
-            if let Some(e) = l.entries.iter_mut().find(|(i, _)| *i == id) {
-                e.1 = w;
-                return id;
+            let old = {
+                let mut l = self.lock();
+                match l.entries.iter_mut().find(|(i, _)| *i == id) {
+                    Some(e) => Ok(std::mem::replace(&mut e.1, w)),
+                    None => Err(w),
+                }
+            };
+            match old {
+                // As in `deregister`: the old waker drops outside the lock.
+                Ok(old) => {
+                    drop(old);
+                    return id;
+                }
+                Err(w) => return self.register(w),
             }
         }
         self.register(w)
@@ -119,6 +136,10 @@ impl Waiters {
     }
 
     /// Wakes every registered waiter and empties the list.
+    ///
+    /// Wakers are user code and run outside the lock. One that panics does
+    /// not keep the others asleep: every waiter is woken, then the first
+    /// panic is resumed (the caller has already carried the mark).
     pub(crate) fn notify_all(&self) {
         let woken = {
             let mut l = self.lock();
@@ -126,8 +147,14 @@ impl Waiters {
             self.count.fetch_sub(v.len(), Ordering::Relaxed);
             v
         };
+        let mut first_panic = None;
         for (_, w) in woken {
-            w.wake();
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| w.wake())) {
+                first_panic.get_or_insert(p);
+            }
+        }
+        if let Some(p) = first_panic {
+            resume_unwind(p);
         }
     }
 }

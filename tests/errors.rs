@@ -4,7 +4,8 @@
 use memlog::clock::Clock;
 use memlog::sharded::{Fnv1aSharder, KeySharder, ShardedLog};
 use memlog::{
-    Canceller, Error, Log, Record, Stream, MAX_HISTORY_SEGMENTS, MAX_RETAINED, MAX_START_OFFSET,
+    Canceller, Error, Lag, Log, Record, StartAt, Stream, MAX_HISTORY_SEGMENTS, MAX_RETAINED,
+    MAX_START_OFFSET,
 };
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -171,10 +172,10 @@ fn batch_with_one_oversized_record_writes_nothing() {
     );
     assert_eq!(log.next_offset(), 1);
     assert_eq!(log.range(), Some((0, 0)));
-    assert_eq!(s.try_next().unwrap().data, vec![1]);
-    assert_eq!(s.try_next(), Err(Error::FutureOffset));
+    assert_eq!(s.try_recv().unwrap().data, vec![1]);
+    assert_eq!(s.try_recv(), Err(Error::FutureOffset));
     assert_eq!(log.write_batch([vec![5], vec![6]]).unwrap(), 1..3);
-    assert_eq!(s.try_next().unwrap().data, vec![5]);
+    assert_eq!(s.try_recv().unwrap().data, vec![5]);
 }
 
 #[test]
@@ -217,6 +218,7 @@ fn display_of_every_variant() {
             len: 9999,
             max: 4242,
         },
+        Error::Lagged { skipped: 31337 },
     ];
     for e in &all {
         let text = e.to_string();
@@ -236,6 +238,7 @@ fn display_of_every_variant() {
         "{}",
         text(8)
     );
+    assert!(text(9).contains("31337"), "{}", text(9));
     // All texts differ.
     let mut texts: Vec<String> = all.iter().map(|e| e.to_string()).collect();
     texts.sort();
@@ -366,7 +369,7 @@ fn panicking_clone_panics_the_reader_only() {
     assert_eq!(log.read(0).unwrap().data, f(0, false));
     assert_eq!(log.read(2).unwrap().data, f(2, false));
     let mut s2 = log.stream(2);
-    assert_eq!(s2.try_next().unwrap().data.value, 2);
+    assert_eq!(s2.try_recv().unwrap().data.value, 2);
     let handle = {
         let log = log.clone();
         thread::spawn(move || {
@@ -377,7 +380,7 @@ fn panicking_clone_panics_the_reader_only() {
     };
     handle.join().unwrap();
     for i in 3..50 {
-        assert_eq!(s2.try_next().unwrap().data.value, i);
+        assert_eq!(s2.try_recv().unwrap().data.value, i);
     }
     let mut out = Vec::new();
     assert_eq!(log.read_batch(2, &mut out, 100), Ok(48));
@@ -404,6 +407,8 @@ fn auto_traits() {
     send_sync_clone_debug::<ShardedLog<u64, Fnv1aSharder>>();
     send_sync_clone_debug::<ShardedLog<String, KeySharder>>();
     send_sync_clone_debug::<Record<u64>>();
+    send_sync_clone_debug::<StartAt>();
+    send_sync_clone_debug::<Lag>();
     error::<Error>();
 
     // Box<dyn Error> conversion works for `?` in applications.

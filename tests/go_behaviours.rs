@@ -8,14 +8,8 @@ use std::collections::HashSet;
 use std::thread;
 use std::time::Duration;
 
-fn log_with(start: u64, seg: usize, hist: usize) -> Log<u64> {
-    Log::builder()
-        .start_offset(start)
-        .segment_size(seg)
-        .history_segments(hist)
-        .build()
-        .unwrap()
-}
+mod common;
+use common::log_with;
 
 // ------------------------------------------------------- checkpoint / resume
 
@@ -34,7 +28,7 @@ fn checkpoint_and_resume() {
         checkpoint = r.offset + 1;
     }
     assert_eq!(checkpoint, 37);
-    assert_eq!(stream.position(), 37);
+    assert_eq!(stream.next_offset(), 37);
     drop(stream);
 
     // More records arrive while it is down.
@@ -61,16 +55,16 @@ fn checkpoint_and_resume_with_start_offset() {
     let range = log.write_batch(0..10u64).unwrap();
     assert_eq!(range, 1_000..1_010);
     let mut s = log.stream(1_000);
-    assert_eq!(s.try_next().unwrap().data, 0);
-    assert_eq!(s.try_next().unwrap().data, 1);
-    let checkpoint = s.position();
+    assert_eq!(s.try_recv().unwrap().data, 0);
+    assert_eq!(s.try_recv().unwrap().data, 1);
+    let checkpoint = s.next_offset();
     drop(s);
     let mut s = log.stream(checkpoint);
     for want in 2..10u64 {
-        let r = s.try_next().unwrap();
+        let r = s.try_recv().unwrap();
         assert_eq!((r.offset, r.data), (1_000 + want, want));
     }
-    assert_eq!(s.try_next(), Err(Error::FutureOffset));
+    assert_eq!(s.try_recv(), Err(Error::FutureOffset));
 }
 
 // ------------------------------------------------------- 100 concurrent writers
@@ -183,7 +177,7 @@ fn stream_cancel_wakes_blocked_stream() {
         let first = stream.next();
         let second = stream.next(); // blocks until cancelled
         let third = stream.next();
-        let fourth = stream.try_next();
+        let fourth = stream.try_recv();
         (first, second, third, fourth)
     });
     // Give the reader a chance to park; the outcome is the same either way.
@@ -219,8 +213,8 @@ fn cancel_one_stream_leaves_others() {
     let mut b = log.stream(0);
     a.canceller().cancel();
     log.write(3).unwrap();
-    assert_eq!(a.try_next(), Err(Error::Cancelled));
-    assert_eq!(b.try_next().unwrap().data, 3);
+    assert_eq!(a.try_recv(), Err(Error::Cancelled));
+    assert_eq!(b.try_recv().unwrap().data, 3);
 }
 
 // ------------------------------------------------------- stream out of range
@@ -234,10 +228,10 @@ fn stream_from_purged_offset() {
     let mut s = log.stream(5);
     assert_eq!(s.next(), Some(Err(Error::OutOfRange)));
     assert_eq!(s.next(), None);
-    assert_eq!(s.try_next(), Err(Error::OutOfRange));
+    assert_eq!(s.try_recv(), Err(Error::OutOfRange));
 
     let mut s = log.stream(29);
-    assert_eq!(s.try_next(), Err(Error::OutOfRange));
+    assert_eq!(s.try_recv(), Err(Error::OutOfRange));
     assert_eq!(s.next(), None);
 
     // Resume from the retained range instead.
@@ -281,7 +275,7 @@ fn stream_falls_behind() {
     }
     assert_eq!(s.next(), Some(Err(Error::OutOfRange)));
     assert_eq!(s.next(), None);
-    assert_eq!(s.position(), 6);
+    assert_eq!(s.next_offset(), 6);
 }
 
 #[test]
@@ -294,7 +288,7 @@ fn stream_falls_behind_before_reading() {
     }
     assert_eq!(s.next(), Some(Err(Error::OutOfRange)));
     assert_eq!(s.next(), None);
-    assert_eq!(s.position(), 0);
+    assert_eq!(s.next_offset(), 0);
 }
 
 // ------------------------------------------------------- read_batch
@@ -500,7 +494,7 @@ fn sharded_per_key_offsets_streams_and_ranges() {
     // groups purged its first segment; users did not.
     assert_eq!(log.range("groups").unwrap(), Some((14, 20)));
     assert_eq!(log.range("users").unwrap(), Some((10, 13)));
-    assert_eq!(groups.try_next(), Err(Error::OutOfRange));
+    assert_eq!(groups.try_recv(), Err(Error::OutOfRange));
     log.close();
     let got: Vec<String> = users.by_ref().map(|r| r.unwrap().data).collect();
     assert_eq!(got, ["alice", "bob", "carol", "dan"]);
@@ -561,12 +555,12 @@ fn close_semantics() {
     assert_eq!(log.read(5), Err(Error::FutureOffset));
 
     for want in 0..5u64 {
-        assert_eq!(s1.try_next().unwrap().data, want);
+        assert_eq!(s1.try_recv().unwrap().data, want);
     }
-    assert_eq!(s1.try_next(), Err(Error::Closed));
-    assert_eq!(s1.try_next(), Err(Error::Closed));
+    assert_eq!(s1.try_recv(), Err(Error::Closed));
+    assert_eq!(s1.try_recv(), Err(Error::Closed));
     assert_eq!(s1.next(), None);
-    assert_eq!(s1.next_timeout(Duration::from_secs(60)), Err(Error::Closed));
+    assert_eq!(s1.recv_timeout(Duration::from_secs(60)), Err(Error::Closed));
 
     let drained: Vec<u64> = s2.map(|r| r.unwrap().data).collect();
     assert_eq!(drained, [0, 1, 2, 3, 4]);
@@ -594,20 +588,20 @@ fn close_wakes_blocked_streams() {
 }
 
 #[test]
-fn next_timeout_then_stream_still_works() {
+fn recv_timeout_then_stream_still_works() {
     let log = log_with(0, 4, 2);
     let mut s = log.stream(0);
     assert_eq!(
-        s.next_timeout(Duration::from_millis(10)),
+        s.recv_timeout(Duration::from_millis(10)),
         Err(Error::Timeout)
     );
-    assert_eq!(s.next_timeout(Duration::ZERO), Err(Error::Timeout));
-    assert_eq!(s.try_next(), Err(Error::FutureOffset));
+    assert_eq!(s.recv_timeout(Duration::ZERO), Err(Error::Timeout));
+    assert_eq!(s.try_recv(), Err(Error::FutureOffset));
     assert_eq!(s.ended(), None);
     log.write(42).unwrap();
-    assert_eq!(s.next_timeout(Duration::from_millis(10)).unwrap().data, 42);
+    assert_eq!(s.recv_timeout(Duration::from_millis(10)).unwrap().data, 42);
     assert_eq!(
-        s.next_timeout(Duration::from_millis(1)),
+        s.recv_timeout(Duration::from_millis(1)),
         Err(Error::Timeout)
     );
     // A writer in another thread satisfies a long wait.
@@ -616,10 +610,10 @@ fn next_timeout_then_stream_still_works() {
         thread::sleep(Duration::from_millis(20));
         w.write(43).unwrap();
     });
-    assert_eq!(s.next_timeout(Duration::from_secs(600)).unwrap().data, 43);
+    assert_eq!(s.recv_timeout(Duration::from_secs(600)).unwrap().data, 43);
     t.join().unwrap();
     log.close();
-    assert_eq!(s.next_timeout(Duration::from_millis(1)), Err(Error::Closed));
+    assert_eq!(s.recv_timeout(Duration::from_millis(1)), Err(Error::Closed));
     assert_eq!(s.next(), None);
 }
 
@@ -719,10 +713,10 @@ fn stream_started_far_in_the_future_waits_for_its_offset() {
     // hundreds of segments were installed and purged under the waiting stream.
     let log = log_with(0, 4, 1);
     let mut s = log.stream(1_000);
-    assert_eq!(s.try_next(), Err(Error::FutureOffset));
+    assert_eq!(s.try_recv(), Err(Error::FutureOffset));
     let reader = thread::spawn(move || {
         let r = s.next().expect("not ended").expect("no error");
-        (r.offset, r.data, s.try_next())
+        (r.offset, r.data, s.try_recv())
     });
     for i in 0..=1_000u64 {
         log.write(i * 3).unwrap();
@@ -733,7 +727,7 @@ fn stream_started_far_in_the_future_waits_for_its_offset() {
 
     // Beyond anything that will be written: it waits until the log closes.
     let mut far = log.stream(u64::MAX - 1);
-    assert_eq!(far.try_next(), Err(Error::FutureOffset));
+    assert_eq!(far.try_recv(), Err(Error::FutureOffset));
     log.close();
     assert_eq!(far.next(), None);
 }

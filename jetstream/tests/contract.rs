@@ -7,13 +7,10 @@
 //! Sharding has no JetStream counterpart and is not repeated here.
 
 use bytes::Bytes;
-use futures_util::task::noop_waker_ref;
-use memlog::{AsyncStream, Error, Log, Offset, Record, MAX_START_OFFSET};
+use memlog::{Error, Log, Offset, Record, MAX_START_OFFSET};
 use memlog_jetstream::{blocking, testing::Server, Replica, ReplicaStream};
 use std::collections::HashSet;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -118,85 +115,34 @@ fn m(e: memlog_jetstream::Error) -> Error {
     }
 }
 
-// memlog: its async stream, driven by polling (the blocking Stream's
-// try/timeout methods are being renamed on main; this keeps the tests on
-// names that do not move).
+// memlog: the reference.
 #[derive(Clone)]
 struct Mem(Log<Bytes>);
 
-struct MemStream {
-    inner: AsyncStream<Bytes>,
-    next: Offset,
-}
-
-impl MemStream {
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Got, Error>>> {
-        futures_core::Stream::poll_next(Pin::new(&mut self.inner), cx).map(|o| {
-            o.map(|r| {
-                r.map(|r| {
-                    self.next = r.offset + 1;
-                    d(&r)
-                })
-            })
-        })
-    }
-    fn wait(&mut self, deadline: Option<Instant>) -> Option<Option<Result<Got, Error>>> {
-        struct Unpark(thread::Thread);
-        impl std::task::Wake for Unpark {
-            fn wake(self: Arc<Self>) {
-                self.0.unpark()
-            }
-        }
-        let waker = std::task::Waker::from(Arc::new(Unpark(thread::current())));
-        let mut cx = Context::from_waker(&waker);
-        loop {
-            if let Poll::Ready(x) = self.poll(&mut cx) {
-                return Some(x);
-            }
-            match deadline {
-                None => thread::park(),
-                Some(d) if Instant::now() >= d => return None,
-                Some(d) => thread::park_timeout(d - Instant::now()),
-            }
-        }
-    }
-    fn end(&self) -> Error {
-        self.inner.ended().cloned().unwrap_or(Error::Closed)
-    }
-}
-
-impl TestStream for MemStream {
+impl TestStream for memlog::Stream<Bytes> {
     fn next(&mut self) -> Option<Result<Got, Error>> {
-        self.wait(None).flatten()
+        Iterator::next(self).map(|r| r.map(|r| d(&r)))
     }
     fn try_recv(&mut self) -> Result<Got, Error> {
-        match self.poll(&mut Context::from_waker(noop_waker_ref())) {
-            Poll::Ready(Some(r)) => r,
-            Poll::Ready(None) => Err(self.end()),
-            Poll::Pending => Err(Error::FutureOffset),
-        }
+        memlog::Stream::try_recv(self).map(|r| d(&r))
     }
-    fn recv_timeout(&mut self, d: Duration) -> Result<Got, Error> {
-        match self.wait(Some(Instant::now() + d)) {
-            None => Err(Error::Timeout),
-            Some(Some(r)) => r,
-            Some(None) => Err(self.end()),
-        }
+    fn recv_timeout(&mut self, t: Duration) -> Result<Got, Error> {
+        memlog::Stream::recv_timeout(self, t).map(|r| d(&r))
     }
     fn next_offset(&self) -> Offset {
-        self.next
+        memlog::Stream::next_offset(self)
     }
     fn cancel_fn(&self) -> Box<dyn Fn() + Send> {
-        let c = self.inner.canceller();
+        let c = self.canceller();
         Box::new(move || c.cancel())
     }
     fn ended(&self) -> Option<Error> {
-        self.inner.ended().cloned()
+        memlog::Stream::ended(self).cloned()
     }
 }
 
 impl Backend for Mem {
-    type S = MemStream;
+    type S = memlog::Stream<Bytes>;
     fn make(o: Opts) -> Self {
         let mut b = Log::builder()
             .start_offset(o.start)
@@ -236,11 +182,8 @@ impl Backend for Mem {
     fn next_offset(&self) -> Offset {
         self.0.next_offset()
     }
-    fn stream(&self, start: Offset) -> MemStream {
-        MemStream {
-            inner: self.0.stream_async(start),
-            next: start,
-        }
+    fn stream(&self, start: Offset) -> memlog::Stream<Bytes> {
+        self.0.stream(start)
     }
     fn close(&self) {
         self.0.close()

@@ -38,6 +38,30 @@ pub fn log<T: Clone + Send + Sync + 'static>(segment_size: usize, history: usize
         .expect("valid model configuration")
 }
 
+/// Makes a memlog call on this thread that reads and writes nothing: purged
+/// records that this thread's earlier calls collected are dropped at the
+/// start of its next call. (Or when the thread exits; but loom's `join`
+/// returns before a thread's locals are dropped, where std's waits for it.)
+pub fn drop_postponed<T: Clone + Send + Sync + 'static>(log: &Log<T>) {
+    assert!(matches!(
+        log.read(u64::MAX),
+        Err(memlog::Error::FutureOffset)
+    ));
+}
+
+/// A log as [`log`] builds it, with an exclusive writer.
+pub fn exclusive<T: Clone + Send + Sync + 'static>(
+    segment_size: usize,
+    history: usize,
+) -> (memlog::Writer<T>, Log<T>) {
+    Log::builder()
+        .segment_size(segment_size)
+        .history_segments(history)
+        .clock(ManualClock::new(T0 + Duration::ZERO))
+        .build_exclusive()
+        .expect("valid model configuration")
+}
+
 /// Live-instance counters, one per payload id, for one model iteration.
 ///
 /// Created fresh inside each iteration (std atomics: the counters are the
@@ -82,6 +106,13 @@ pub struct Counted {
     /// Which payload this is (or is a clone of).
     pub id: usize,
     census: Census,
+}
+
+impl Counted {
+    /// The census this payload counts in.
+    pub fn census(&self) -> Census {
+        self.census.clone()
+    }
 }
 
 impl Clone for Counted {

@@ -77,3 +77,61 @@ fn async_cancel_wakes_pending_task() {
         assert_eq!(log.waiter_count(), 0);
     });
 }
+
+/// A waker whose `wake` panics.
+struct Panics;
+
+impl std::task::Wake for Panics {
+    fn wake(self: std::sync::Arc<Self>) {
+        panic!("waker panics in wake");
+    }
+}
+
+/// A task is pending with a waker that panics when woken, and two writers
+/// publish offsets 0 and 1 in either order. The one that carries the mark
+/// wakes the task, and the panic reaches that writer only after the mark is
+/// carried over both offsets: a writer that announced its publish and left
+/// it to the other is never stranded behind the panic.
+#[test]
+fn panicking_waker_does_not_strand_an_announced_publish() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+    // Keep the panics provoked on purpose (one per iteration) out of the
+    // output; any other panic still prints.
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info.payload().downcast_ref::<&str>().copied().unwrap_or("");
+        if msg != "waker panics in wake" {
+            default(info);
+        }
+    }));
+    memlog_loom_tests::explore(|seen| {
+        let log: Log<u32> = log(2, 1);
+        let mut s = log.stream_async(0);
+        let waker = Waker::from(std::sync::Arc::new(Panics));
+        let pending =
+            futures_util::Stream::poll_next(Pin::new(&mut s), &mut Context::from_waker(&waker));
+        assert!(matches!(pending, Poll::Pending));
+        let write = |log: &Log<u32>| catch_unwind(AssertUnwindSafe(|| log.write(1))).is_err();
+        let other = {
+            let log = log.clone();
+            thread::spawn(move || write(&log))
+        };
+        let main_panicked = write(&log);
+        let other_panicked = other.join().unwrap();
+        seen.note(format!(
+            "panicked main {main_panicked} other {other_panicked}"
+        ));
+        assert!(
+            main_panicked != other_panicked,
+            "exactly one writer woke the task"
+        );
+        assert_eq!(log.range(), Some((0, 1)), "the mark was left short");
+        assert_eq!(log.read(1).unwrap().offset, 1);
+    })
+    .assert_reached(&[
+        "panicked main true other false",
+        "panicked main false other true",
+    ]);
+}

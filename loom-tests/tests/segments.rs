@@ -11,8 +11,9 @@
 //! each model asserts that the outcomes of its race were all reached.
 
 use loom::thread;
-use memlog::{Error, Log, Record};
-use memlog_loom_tests::{explore, log, outcome, Census, Counted, T0};
+use memlog::{Error, Lag, Log, Record};
+use memlog_loom_tests::{drop_postponed, explore, log, outcome, Census, Counted, T0};
+use std::sync::{Arc, Mutex};
 
 /// Payload for offset `o` in models with `u64` data: never equal to another
 /// offset's, so reading the wrong segment's slot would show.
@@ -118,8 +119,12 @@ fn install_race_one_segment_installed_no_leak() {
             }
             assert_eq!(log.read(0).unwrap_err(), Error::OutOfRange);
             assert_eq!(log.read(1).unwrap_err(), Error::OutOfRange);
-            // The purged records are gone already (no reader was pinned after
-            // the writers returned); the retained ones have one instance each.
+            // The purged records are gone once this thread makes one more
+            // memlog call (the collecting thread drops what its pins
+            // collected at the start of its next call; the other thread's
+            // were handed on when it exited); the retained ones have one
+            // instance each.
+            drop_postponed(&log);
             assert_eq!((census.live(0), census.live(1)), (0, 0));
             assert_eq!((census.live(2), census.live(3)), (1, 1));
         }
@@ -144,7 +149,11 @@ fn install_waits_for_laggard_before_purge() {
             let other = {
                 let log = log.clone();
                 let payload = census.make(1);
-                thread::spawn(move || (log.write(payload).unwrap(), 1))
+                thread::spawn(move || {
+                    let r = (log.write(payload).unwrap(), 1);
+                    drop_postponed(&log);
+                    r
+                })
             };
             let reader = {
                 let log = log.clone();
@@ -154,6 +163,7 @@ fn install_waits_for_laggard_before_purge() {
                         matches!(r, Ok(_) | Err(Error::FutureOffset) | Err(Error::OutOfRange)),
                         "{r:?}"
                     );
+                    drop_postponed(&log);
                     r
                 })
             };
@@ -169,6 +179,7 @@ fn install_waits_for_laggard_before_purge() {
             assert_eq!(log.range(), Some((1, 1)));
             assert_eq!(log.read(0).unwrap_err(), Error::OutOfRange);
             assert_eq!(log.read(1).unwrap().data.id, got[1].1);
+            drop_postponed(&log);
             assert_eq!(
                 census.live(got[0].1),
                 0,
@@ -215,7 +226,7 @@ fn install_race_first_segment_no_leak() {
     .assert_reached(&["main got 0", "main got 1"]);
 }
 
-/// A reader pinned (inside `read`, then inside a stream's `try_next`) while
+/// A reader pinned (inside `read`, then inside a stream's `try_recv`) while
 /// its segment is purged, reclaimed and its memory reused for a newer
 /// segment: the reader either clones the right record or gets `OutOfRange`;
 /// the reclaimer never frees the segment under it (loom's cell tracking), and
@@ -236,11 +247,12 @@ fn reclaim_while_reader_pinned_no_use_after_free_no_leak() {
                         Err(e) => assert_eq!(*e, Error::OutOfRange),
                     }
                     let mut s = log.stream(0);
-                    let n = s.try_next();
+                    let n = s.try_recv();
                     match &n {
                         Ok(rec) => assert_eq!((rec.offset, rec.data.id), (0, 0)),
                         Err(e) => assert_eq!(*e, Error::OutOfRange),
                     }
+                    drop_postponed(&log);
                     // Hand the clones back: they are dropped after the log.
                     (r, n)
                 })
@@ -253,6 +265,7 @@ fn reclaim_while_reader_pinned_no_use_after_free_no_leak() {
             // Segments 0 and 1 were reclaimed: only the reader's clones of 0
             // are left of their payloads.
             let clones = r.is_ok() as usize + n.is_ok() as usize;
+            drop_postponed(&log);
             assert_eq!((census.live(0), census.live(1)), (clones, 0));
             drop(log);
             assert_eq!(census.live(2), 0);
@@ -325,4 +338,162 @@ fn write_batch_across_segment_boundary_races_single_write() {
         "reader got 2",
         "reader got 3",
     ]);
+}
+
+/// Segment size 1, no history: offset 0 is written first, then two writers
+/// race for offsets 1 and 2. The writer of 2 may load the ring place (still
+/// holding segment 0) before the other installs segment 1 and carries the
+/// mark to 2; when it then sees the mark, it must reload the place rather
+/// than trust what it loaded before (a debug assertion there used to fire,
+/// panicking a writer with its offset claimed). Run it in a debug build too:
+/// the assertion only exists there.
+#[test]
+fn install_reloads_the_place_after_waiting_for_the_mark() {
+    explore(|seen| {
+        let log: Log<u64> = log(1, 0);
+        assert_eq!(log.write(val(0)).unwrap(), 0);
+        let other = {
+            let log = log.clone();
+            thread::spawn(move || log.write(0).unwrap())
+        };
+        let mine = log.write(0).unwrap();
+        let theirs = other.join().unwrap();
+        let mut got = [mine, theirs];
+        got.sort();
+        assert_eq!(got, [1, 2]);
+        seen.note(format!("main got {mine}"));
+        assert_eq!(log.range(), Some((2, 2)));
+        assert_eq!(log.read(2).unwrap().offset, 2);
+    })
+    .assert_reached(&["main got 1", "main got 2"]);
+}
+
+/// A payload whose drop writes a record to the log it lives in (the slot
+/// holding the log is cleared at the end, to break the cycle). Copies that
+/// readers take do not echo.
+struct Echo {
+    slot: Arc<Mutex<Option<Log<Echo>>>>,
+    payload: Counted,
+    echo: bool,
+}
+
+impl Clone for Echo {
+    fn clone(&self) -> Self {
+        Echo {
+            slot: Arc::clone(&self.slot),
+            payload: self.payload.clone(),
+            echo: false,
+        }
+    }
+}
+
+impl Drop for Echo {
+    fn drop(&mut self) {
+        let log = self.slot.lock().unwrap().clone();
+        if let (true, Some(log)) = (self.echo, log) {
+            let census = self.payload.census();
+            let echo = Echo {
+                slot: Arc::clone(&self.slot),
+                payload: census.make(self.payload.id + 2),
+                echo: false,
+            };
+            log.write(echo).unwrap();
+        }
+    }
+}
+
+/// Segment size 1, no history: each write purges the record before it, whose
+/// drop writes to the same log. The drop must not run between a writer's
+/// claim and its publish (there it would wait for its own offset for ever:
+/// loom reports the spin as a livelock); it runs at the start of the
+/// thread's next memlog call, or when the thread exits. Both writes and both
+/// echoes land, and every record is dropped exactly once.
+#[test]
+fn reentrant_drop_of_a_purged_record_runs_outside_the_claim_window() {
+    explore(|seen| {
+        let census = Census::new(4);
+        let slot = Arc::new(Mutex::new(None));
+        let make = |id: usize| Echo {
+            slot: Arc::clone(&slot),
+            payload: census.make(id),
+            echo: true,
+        };
+        let log: Log<Echo> = log(1, 0);
+        *slot.lock().unwrap() = Some(log.clone());
+        let other = {
+            let log = log.clone();
+            let payload = make(1);
+            thread::spawn(move || {
+                let o = log.write(payload).unwrap();
+                drop_postponed(&log);
+                o
+            })
+        };
+        let mine = log.write(make(0)).unwrap();
+        let theirs = other.join().unwrap();
+        seen.note(format!("main got {mine}"));
+        assert_eq!(mine + theirs, 1);
+        // A read drops what main's own calls postponed (the other thread
+        // made one more call too), so the echoes land.
+        while log.next_offset() < 4 {
+            let _ = log.read(0);
+            thread::yield_now();
+        }
+        slot.lock().unwrap().take();
+        drop(log);
+        // A call on any log drops what is still postponed on this thread.
+        let _ = memlog_loom_tests::log::<u8>(1, 0).read(0);
+        census.assert_all_dropped();
+    })
+    .assert_reached(&["main got 0", "main got 1"]);
+}
+
+/// A stream set to `Lag::Skip` races writes that purge its next offset
+/// (segment size 1, no history: each write purges the one before). Every
+/// offset is accounted for exactly once, in order: yielded with its own
+/// payload, or counted in a `Lagged { skipped }` with `skipped > 0` (the purge
+/// point it reads after finding its segment replaced is past its position:
+/// the installer raised it before linking the new segment). After a skip the
+/// stream judges by the mark, so it never yields an unpublished slot.
+///
+/// The reader polls (`try_recv`, yielding) rather than parking: loom clears a
+/// thread's unpark token when it blocks on a loom `Mutex` (the reclaimer
+/// stand-in's), which would report a wake-up that std delivers as a deadlock.
+#[test]
+fn skipping_stream_racing_purge_accounts_for_every_offset() {
+    explore(|seen| {
+        let log = log::<u64>(1, 0);
+        let reader = {
+            let mut s = log.stream(0).on_lag(Lag::Skip);
+            thread::spawn(move || {
+                let (mut next, mut items) = (0, Vec::new());
+                loop {
+                    match s.try_recv() {
+                        Ok(r) => {
+                            assert_eq!((r.offset, r.data, r.created), (next, val(next), T0));
+                            next += 1;
+                            items.push("r".to_string());
+                        }
+                        Err(Error::Lagged { skipped }) => {
+                            assert!(skipped > 0, "a skip must move forward");
+                            next += skipped;
+                            items.push(format!("lag{skipped}"));
+                        }
+                        Err(Error::FutureOffset) => thread::yield_now(),
+                        Err(Error::Closed) => break,
+                        Err(e) => panic!("{e:?}"),
+                    }
+                }
+                (next, items.join(" "))
+            })
+        };
+        for o in 0..3 {
+            assert_eq!(log.write(val(o)).unwrap(), o);
+        }
+        log.close();
+        let (next, items) = reader.join().unwrap();
+        assert_eq!(next, 3, "{items}");
+        seen.note(items);
+    })
+    .assert_reached(&["r r r", "lag1 r r", "r lag1 r", "lag2 r"]);
 }

@@ -28,8 +28,8 @@ fn park_vs_publish_no_lost_wakeup() {
                 let before = returned.load(Ordering::Relaxed);
                 let rec = stream.next().expect("stream ended").expect("error");
                 assert_eq!((rec.offset, rec.data, rec.created), (0, 42, T0));
-                assert_eq!(stream.position(), 1);
-                assert_eq!(stream.try_next().unwrap_err(), Error::FutureOffset);
+                assert_eq!(stream.next_offset(), 1);
+                assert_eq!(stream.try_recv().unwrap_err(), Error::FutureOffset);
                 before
             })
         };
@@ -61,7 +61,7 @@ fn close_wakes_parked_reader() {
                     "a closed empty log yielded something"
                 );
                 assert!(stream.next().is_none());
-                assert_eq!(stream.try_next().unwrap_err(), Error::Closed);
+                assert_eq!(stream.try_recv().unwrap_err(), Error::Closed);
             })
         };
         log.close();
@@ -140,7 +140,7 @@ fn cancel_wakes_parked_reader() {
         let reader = thread::spawn(move || {
             assert_eq!(stream.next(), Some(Err(Error::Cancelled)));
             assert_eq!(stream.next(), None);
-            assert_eq!(stream.try_next().unwrap_err(), Error::Cancelled);
+            assert_eq!(stream.try_recv().unwrap_err(), Error::Cancelled);
         });
         canceller.cancel();
         assert!(canceller.is_cancelled());
@@ -166,7 +166,7 @@ fn stamp_path_park_vs_publish_no_lost_wakeup() {
                 assert_eq!((first.offset, first.data), (0, 41));
                 let rec = stream.next().expect("stream ended").expect("error");
                 assert_eq!((rec.offset, rec.data, rec.created), (1, 42, T0));
-                assert_eq!(stream.try_next().unwrap_err(), Error::FutureOffset);
+                assert_eq!(stream.try_recv().unwrap_err(), Error::FutureOffset);
             })
         };
         assert_eq!(log.write(42).unwrap(), 1);
@@ -191,7 +191,7 @@ fn stamp_path_read_racing_purge() {
             thread::spawn(move || {
                 let mut got = Vec::new();
                 loop {
-                    match stream.try_next() {
+                    match stream.try_recv() {
                         Ok(r) => {
                             assert_eq!(r.data, 100 + r.offset, "another offset's data");
                             got.push(r.offset);

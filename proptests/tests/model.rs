@@ -7,7 +7,7 @@
 //! its first record.
 
 use memlog::clock::ManualClock;
-use memlog::{Error, Log, Record, Stream, MAX_START_OFFSET};
+use memlog::{Error, Lag, Log, Record, StartAt, Stream, MAX_START_OFFSET};
 use proptest::prelude::*;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -22,13 +22,22 @@ enum Op {
     ReadBatch(Pos, usize),
     Range,
     NextOffset,
-    NewStream(Pos),
+    /// A stream from a position, or from the earliest or latest offset; the
+    /// flag sets `Lag::Skip`.
+    NewStream(Start, bool),
     TryNext(usize),
     NextIfReady(usize),
     NextTimeoutZero(usize),
     Cancel(usize),
     AdvanceClock(u64),
     Close,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Start {
+    At(Pos),
+    Earliest,
+    Latest,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -51,6 +60,14 @@ fn pos() -> impl Strategy<Value = Pos> {
     ]
 }
 
+fn start() -> impl Strategy<Value = Start> {
+    prop_oneof![
+        4 => pos().prop_map(Start::At),
+        1 => Just(Start::Earliest),
+        1 => Just(Start::Latest),
+    ]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         12 => payload().prop_map(Op::Write),
@@ -60,7 +77,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(p, m)| Op::ReadBatch(p, m)),
         1 => Just(Op::Range),
         1 => Just(Op::NextOffset),
-        2 => pos().prop_map(Op::NewStream),
+        2 => (start(), any::<bool>()).prop_map(|(p, skip)| Op::NewStream(p, skip)),
         5 => (0usize..4).prop_map(Op::TryNext),
         3 => (0usize..4).prop_map(Op::NextIfReady),
         1 => (0usize..4).prop_map(Op::NextTimeoutZero),
@@ -93,6 +110,9 @@ struct ModelStream {
     pos: u64,
     end: Option<Error>,
     cancelled: bool,
+    /// `Lag::Skip`: on a purged (or below-start) position, yield
+    /// `Lagged { skipped }` and move to the earliest retained offset.
+    skip: bool,
     /// Records read ahead: when empty, a stream takes every ready record
     /// from `pos` on, up to `READ_AHEAD`, and yields them even if they are
     /// purged before it gets to them.
@@ -156,17 +176,22 @@ impl Model {
         Ok(self.start + self.n() - 1)
     }
     fn write_batch(&mut self, b: Vec<Vec<u8>>) -> Result<std::ops::Range<u64>, Error> {
-        if let Some(d) = b.iter().find(|d| d.len() > MAX_BYTES) {
-            return Err(Error::RecordTooLarge {
-                len: d.len(),
-                max: MAX_BYTES,
-            });
-        }
-        if b.len() as u64 > self.capacity() {
-            return Err(Error::BatchTooLarge {
-                len: b.len(),
-                max: self.capacity() as usize,
-            });
+        // Records are checked in order, and the batch is refused at the
+        // first one that is too large or does not fit, whichever comes first
+        // (the log pulls at most capacity + 1 records).
+        for (i, d) in b.iter().enumerate() {
+            if i as u64 == self.capacity() {
+                return Err(Error::BatchTooLarge {
+                    len: b.len(),
+                    max: self.capacity() as usize,
+                });
+            }
+            if d.len() > MAX_BYTES {
+                return Err(Error::RecordTooLarge {
+                    len: d.len(),
+                    max: MAX_BYTES,
+                });
+            }
         }
         if self.closed {
             return Err(Error::Closed);
@@ -191,7 +216,11 @@ impl Model {
     fn range(&self) -> Option<(u64, u64)> {
         (!self.data.is_empty()).then(|| (self.start + self.first(), self.start + self.n() - 1))
     }
-    /// `try_next`: `Ok(None)` stands for "nothing yet" (FutureOffset, not an ending).
+    /// The earliest retained offset: the purge point, or the start offset.
+    fn earliest(&self) -> u64 {
+        self.start + self.first()
+    }
+    /// `try_recv`.
     fn step(&self, s: &mut ModelStream) -> Result<Record<Vec<u8>>, Error> {
         if let Some(e) = &s.end {
             return Err(e.clone());
@@ -203,9 +232,19 @@ impl Model {
         if s.cancelled {
             return end(s, Error::Cancelled);
         }
+        let behind = |s: &mut ModelStream| {
+            if !s.skip {
+                return end(s, Error::OutOfRange);
+            }
+            let to = self.earliest();
+            assert!(to > s.pos, "the model skips forward");
+            let skipped = to - s.pos;
+            s.pos = to;
+            Err(Error::Lagged { skipped })
+        };
         if s.ahead.is_empty() {
             let Some(rel) = s.pos.checked_sub(self.start) else {
-                return end(s, Error::OutOfRange);
+                return behind(s);
             };
             if rel >= self.n() {
                 if self.closed && rel >= self.closed_at {
@@ -214,7 +253,7 @@ impl Model {
                 return Err(Error::FutureOffset);
             }
             if rel < self.first() {
-                return end(s, Error::OutOfRange);
+                return behind(s);
             }
             let to = self.n().min(rel + READ_AHEAD);
             s.ahead.extend((rel..to).map(|r| self.record(r)));
@@ -293,15 +332,25 @@ fn run(start: u64, seg: usize, hist: usize, ops: Vec<Op>) -> Result<(), TestCase
                 }
                 prop_assert_eq!(log.is_closed(), m.closed, "{}", ctx);
             }
-            Op::NewStream(p) => {
+            Op::NewStream(p, skip) => {
                 if streams.len() < 4 {
-                    let o = m.abs(p);
+                    let (s, o) = match p {
+                        Start::At(p) => {
+                            let o = m.abs(p);
+                            (log.stream_from(StartAt::Offset(o)), o)
+                        }
+                        Start::Earliest => (log.stream_from(StartAt::Earliest), m.earliest()),
+                        Start::Latest => (log.stream_from(StartAt::Latest), start + m.n()),
+                    };
+                    prop_assert_eq!(s.next_offset(), o, "{}", ctx);
+                    let lag = if skip { Lag::Skip } else { Lag::End };
                     streams.push((
-                        log.stream(o),
+                        s.on_lag(lag),
                         ModelStream {
                             pos: o,
                             end: None,
                             cancelled: false,
+                            skip,
                             ahead: Default::default(),
                         },
                     ));
@@ -309,8 +358,8 @@ fn run(start: u64, seg: usize, hist: usize, ops: Vec<Op>) -> Result<(), TestCase
             }
             Op::TryNext(i) => {
                 if let Some((s, ms)) = streams.get_mut(i) {
-                    prop_assert_eq!(s.try_next(), m.step(ms), "{}", ctx);
-                    prop_assert_eq!(Stream::position(s), ms.pos, "{}", ctx);
+                    prop_assert_eq!(s.try_recv(), m.step(ms), "{}", ctx);
+                    prop_assert_eq!(s.next_offset(), ms.pos, "{}", ctx);
                     prop_assert_eq!(s.ended(), ms.end.as_ref(), "{}", ctx);
                 }
             }
@@ -326,7 +375,7 @@ fn run(start: u64, seg: usize, hist: usize, ops: Vec<Op>) -> Result<(), TestCase
                             }
                         };
                         prop_assert_eq!(s.next(), want, "{}", ctx);
-                        prop_assert_eq!(Stream::position(s), ms.pos, "{}", ctx);
+                        prop_assert_eq!(s.next_offset(), ms.pos, "{}", ctx);
                     }
                 }
             }
@@ -336,7 +385,7 @@ fn run(start: u64, seg: usize, hist: usize, ops: Vec<Op>) -> Result<(), TestCase
                         Err(Error::FutureOffset) => Err(Error::Timeout),
                         r => r,
                     };
-                    prop_assert_eq!(s.next_timeout(Duration::ZERO), want, "{}", ctx);
+                    prop_assert_eq!(s.recv_timeout(Duration::ZERO), want, "{}", ctx);
                 }
             }
             Op::Cancel(i) => {

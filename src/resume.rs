@@ -1,0 +1,91 @@
+//! Where a stream starts ([`StartAt`]) and what it does when it falls behind
+//! retention ([`Lag`]).
+//!
+//! A consumer that restarts, or that was too slow, needs a place to go on
+//! from. Kafka answers with `auto.offset.reset` (earliest or latest) and
+//! tokio's broadcast channel with `Lagged(n)`; memlog offers both, without
+//! the caller having to catch [`Error::OutOfRange`](crate::Error::OutOfRange),
+//! read [`Log::range`](crate::Log::range) (which is briefly `None` while a
+//! purge is being published past) and open a new stream.
+//!
+//! The earliest retained offset is the log's purge point: the first offset of
+//! the oldest segment that is not purged, or the start offset while nothing
+//! was purged. It is never a guess: every offset below it is written (and
+//! purged), and the offset itself is retained until the next purge, though it
+//! may not be readable yet.
+
+use crate::Offset;
+
+/// Where a new stream starts: at an offset, or, as Kafka's
+/// `auto.offset.reset`, at the earliest or the latest retained offset. See
+/// [`Log::stream_from`](crate::Log::stream_from).
+///
+/// The position is fixed when the stream is made; it does not follow the log
+/// afterwards (a stream made at `Earliest` that waits long enough may find
+/// that offset purged: combine it with [`Lag::Skip`] to go on regardless).
+///
+/// ```
+/// use memlog::{Log, StartAt};
+///
+/// let log = memlog::Log::builder().segment_size(2).history_segments(1).build()?;
+/// log.write_batch(0..3u32)?;
+/// log.write_batch(3..5u32)?; // purges offsets 0 and 1
+/// assert_eq!(log.stream_from(StartAt::Earliest).next_offset(), 2);
+/// assert_eq!(log.stream_from(StartAt::Latest).next_offset(), 5);
+/// assert_eq!(log.stream_from(StartAt::Offset(3)).next_offset(), 3);
+/// # Ok::<(), memlog::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StartAt {
+    /// The earliest retained offset: replays everything the log still holds.
+    /// On a log that never purged, the start offset, even before the first
+    /// write.
+    Earliest,
+    /// The next offset to be written ([`Log::next_offset`](crate::Log::next_offset)):
+    /// only records written after the stream was made. On a closed log, the
+    /// stream ends at once.
+    Latest,
+    /// This offset, as [`Log::stream`](crate::Log::stream) takes it.
+    Offset(Offset),
+}
+
+/// What a stream does when its next offset was purged before it read it (it
+/// fell further behind than the log retains). Set it with
+/// [`Stream::on_lag`](crate::Stream::on_lag).
+///
+/// Records a stream has already read ahead (up to 31) are yielded even if
+/// they are purged meanwhile; lag concerns the offsets after them.
+///
+/// ```
+/// use memlog::{Error, Lag, Log};
+///
+/// let log = Log::builder().segment_size(2).history_segments(1).build()?;
+/// let mut strict = log.stream(0);
+/// let mut lossy = log.stream(0).on_lag(Lag::Skip);
+/// log.write_batch(0..4u32)?;
+/// log.write(4)?; // purges offsets 0 and 1
+///
+/// // The default ends the stream.
+/// assert_eq!(strict.next(), Some(Err(Error::OutOfRange)));
+/// assert_eq!(strict.next(), None);
+///
+/// // `Skip` says how many offsets it lost, then goes on.
+/// assert_eq!(lossy.next(), Some(Err(Error::Lagged { skipped: 2 })));
+/// assert_eq!(lossy.next().unwrap()?.data, 2);
+/// # Ok::<(), memlog::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Lag {
+    /// Yield [`Error::OutOfRange`](crate::Error::OutOfRange) once, then end
+    /// (the default): a consumer that must see every record finds out, and
+    /// decides.
+    #[default]
+    End,
+    /// Yield [`Error::Lagged`](crate::Error::Lagged) once, saying how many
+    /// offsets were skipped, and go on from the earliest retained offset, as
+    /// tokio's broadcast receiver does. Every offset is then either yielded
+    /// or counted in a `Lagged`, exactly once and in order. A stream made
+    /// below the log's start offset skips up to it the same way.
+    Skip,
+}

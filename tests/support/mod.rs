@@ -1,0 +1,94 @@
+//! Helpers shared by the tests that feed the log misbehaving user code.
+
+#![allow(dead_code)]
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
+
+/// Runs `f` on its own thread and fails the test if it has not finished
+/// after `secs` seconds (a wedge or a deadlock); returns `f`'s result.
+pub fn within<R: Send + 'static>(
+    secs: u64,
+    what: &str,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> R {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let r = catch_unwind(AssertUnwindSafe(f));
+        let _ = tx.send(r);
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(Ok(r)) => r,
+        Ok(Err(p)) => std::panic::resume_unwind(p),
+        Err(_) => panic!("{what}: did not finish in {secs} s (wedged or deadlocked)"),
+    }
+}
+
+/// Drives crossbeam-epoch's global collector from this thread, as any other
+/// library sharing it would, then makes a memlog call, which drops what
+/// memlog postponed on this thread (and what exited threads left).
+pub fn collect() {
+    for _ in 0..4 {
+        crossbeam_epoch::pin().flush();
+    }
+    let _ = memlog::Log::<u8>::new().read(0);
+}
+
+/// How many `Bomb` drops panicked, on any thread.
+pub static BOMB_PANICS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts live instances; its `Drop` panics when `panics` is set.
+#[derive(Debug)]
+pub struct Bomb {
+    live: Arc<AtomicU64>,
+    panics: bool,
+}
+
+impl Bomb {
+    pub fn new(live: &Arc<AtomicU64>, panics: bool) -> Self {
+        live.fetch_add(1, Ordering::SeqCst);
+        Bomb {
+            live: Arc::clone(live),
+            panics,
+        }
+    }
+}
+
+impl Clone for Bomb {
+    fn clone(&self) -> Self {
+        Bomb::new(&self.live, self.panics)
+    }
+}
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+        if self.panics && !thread::panicking() {
+            BOMB_PANICS.fetch_add(1, Ordering::SeqCst);
+            panic!("Bomb dropped");
+        }
+    }
+}
+
+/// Keeps the panics these tests provoke on purpose (messages containing
+/// "in drop" or "Bomb dropped") out of the output; others print as usual.
+pub fn quiet_expected_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let msg = info
+                .payload()
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if !(msg.contains("in drop") || msg.contains("Bomb dropped")) {
+                default(info);
+            }
+        }));
+    });
+}

@@ -1,0 +1,308 @@
+//! The blocking API: [`JetStreamLog`] and [`Stream`] for synchronous code,
+//! over a small runtime of their own (as `reqwest::blocking` does), so that
+//! a service can swap `memlog::Log` for a JetStream log with little change.
+//!
+//! Do not call these from async code (they block the thread; calling them
+//! inside a tokio runtime panics): use [`crate::JetStreamLog`] there.
+
+use crate::replica::ReplicaBuilder;
+use crate::{Builder, Canceller, Error, RecordStream, WriteStats};
+use bytes::Bytes;
+use memlog::{Offset, Record};
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The runtime that runs the connection and the blocking calls. Dropping it
+/// stops its threads without waiting (and never panics, even inside another
+/// runtime).
+pub(crate) struct Runtime(Option<tokio::runtime::Runtime>);
+
+impl Runtime {
+    pub(crate) fn new() -> Result<Runtime, Error> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("memlog-jetstream")
+            .enable_all()
+            .build()
+            .map(|rt| Runtime(Some(rt)))
+            .map_err(|e| Error::invalid(format!("could not start the client runtime: {e}")))
+    }
+
+    pub(crate) fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.0
+            .as_ref()
+            .expect("runtime lives until drop")
+            .block_on(f)
+    }
+
+    pub(crate) fn handle(&self) -> &tokio::runtime::Handle {
+        self.0.as_ref().expect("runtime lives until drop").handle()
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Runtime")
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// [`crate::JetStreamLog`] with blocking calls. Cloning gives another handle
+/// on the same connection and runtime. Make one with
+/// [`Builder::create_blocking`] or [`Builder::open_blocking`].
+///
+/// ```
+/// # let server = memlog_jetstream::testing::Server::start()?;
+/// # let url = server.url();
+/// use memlog_jetstream::JetStreamLog;
+///
+/// let log = JetStreamLog::builder(&url, "events").create_blocking()?;
+/// let mut stream = log.stream(0);
+/// let writer = log.clone();
+/// std::thread::spawn(move || {
+///     writer.write_batch(["a", "b"]).unwrap();
+///     writer.close().unwrap();
+/// });
+/// let got: Vec<_> = stream.map(|r| r.unwrap().data).collect();
+/// assert_eq!(got, ["a", "b"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct JetStreamLog {
+    log: crate::JetStreamLog,
+    rt: Arc<Runtime>,
+}
+
+impl fmt::Debug for JetStreamLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.log.fmt(f)
+    }
+}
+
+impl JetStreamLog {
+    pub(crate) fn build(builder: Builder, create: bool) -> Result<JetStreamLog, Error> {
+        let rt = Arc::new(Runtime::new()?);
+        let log = rt.block_on(async {
+            if create {
+                builder.create().await
+            } else {
+                builder.open().await
+            }
+        })?;
+        Ok(JetStreamLog { log, rt })
+    }
+
+    /// The same [`Builder`] as [`crate::JetStreamLog::builder`]; end it with
+    /// [`create_blocking`](Builder::create_blocking) or
+    /// [`open_blocking`](Builder::open_blocking).
+    pub fn builder(servers: &str, stream: &str) -> Builder {
+        Builder::new(servers, stream)
+    }
+
+    /// The async handle on the same connection, for code that has both.
+    pub fn as_async(&self) -> &crate::JetStreamLog {
+        &self.log
+    }
+
+    /// See [`crate::JetStreamLog::write`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn write(&self, data: impl Into<Bytes>) -> Result<Offset, Error> {
+        self.rt.block_on(self.log.write(data))
+    }
+
+    /// See [`crate::JetStreamLog::write_with_id`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn write_with_id(&self, id: &str, data: impl Into<Bytes>) -> Result<Offset, Error> {
+        self.rt.block_on(self.log.write_with_id(id, data))
+    }
+
+    /// See [`crate::JetStreamLog::write_batch`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn write_batch<I, B>(&self, batch: I) -> Result<Vec<Offset>, Error>
+    where
+        I: IntoIterator<Item = B>,
+        B: Into<Bytes>,
+    {
+        self.rt.block_on(self.log.write_batch(batch))
+    }
+
+    /// See [`crate::JetStreamLog::write_batch_with_id`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn write_batch_with_id<I, B>(&self, batch_id: &str, batch: I) -> Result<Vec<Offset>, Error>
+    where
+        I: IntoIterator<Item = B>,
+        B: Into<Bytes>,
+    {
+        self.rt
+            .block_on(self.log.write_batch_with_id(batch_id, batch))
+    }
+
+    /// See [`crate::JetStreamLog::read`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn read(&self, offset: Offset) -> Result<Record<Bytes>, Error> {
+        self.rt.block_on(self.log.read(offset))
+    }
+
+    /// See [`crate::JetStreamLog::read_batch`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn read_batch(
+        &self,
+        start: Offset,
+        out: &mut Vec<Record<Bytes>>,
+        max: usize,
+    ) -> Result<usize, Error> {
+        self.rt.block_on(self.log.read_batch(start, out, max))
+    }
+
+    /// See [`crate::JetStreamLog::range`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn range(&self) -> Result<Option<(Offset, Offset)>, Error> {
+        self.rt.block_on(self.log.range())
+    }
+
+    /// See [`crate::JetStreamLog::next_offset`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn next_offset(&self) -> Result<Offset, Error> {
+        self.rt.block_on(self.log.next_offset())
+    }
+
+    /// A blocking stream of the records from `start` on; see [`RecordStream`].
+    pub fn stream(&self, start: Offset) -> Stream {
+        Stream {
+            inner: self.log.stream(start),
+            rt: self.rt.clone(),
+        }
+    }
+
+    /// See [`crate::JetStreamLog::close`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn close(&self) -> Result<(), Error> {
+        self.rt.block_on(self.log.close())
+    }
+
+    /// See [`crate::JetStreamLog::is_closed`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn is_closed(&self) -> Result<bool, Error> {
+        self.rt.block_on(self.log.is_closed())
+    }
+
+    /// See [`crate::JetStreamLog::stream_leader`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn stream_leader(&self) -> Result<Option<String>, Error> {
+        self.rt.block_on(self.log.stream_leader())
+    }
+
+    /// See [`crate::JetStreamLog::max_record_bytes`].
+    pub fn max_record_bytes(&self) -> usize {
+        self.log.max_record_bytes()
+    }
+
+    /// See [`crate::JetStreamLog::start_offset`].
+    pub fn start_offset(&self) -> Offset {
+        self.log.start_offset()
+    }
+
+    /// See [`crate::JetStreamLog::max_messages`].
+    pub fn max_messages(&self) -> Option<u64> {
+        self.log.max_messages()
+    }
+
+    /// See [`crate::JetStreamLog::write_stats`].
+    pub fn write_stats(&self) -> WriteStats {
+        self.log.write_stats()
+    }
+
+    /// A replica of this log in a local `memlog::Log`, following on this
+    /// handle's runtime (see [`Replica`](crate::Replica)); start it with
+    /// [`ReplicaBuilder::start_blocking`].
+    pub fn replica(&self) -> ReplicaBuilder {
+        ReplicaBuilder::new(self.log.clone(), Some(self.rt.clone()))
+    }
+}
+
+/// [`RecordStream`] as a blocking [`Iterator`]: `next()` waits for the next
+/// record and yields what the async stream yields (see there).
+pub struct Stream {
+    inner: RecordStream,
+    rt: Arc<Runtime>,
+}
+
+impl fmt::Debug for Stream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl Stream {
+    /// The offset of the next record this stream will yield.
+    pub fn next_offset(&self) -> Offset {
+        self.inner.next_offset()
+    }
+
+    /// A handle that cancels this stream from any thread.
+    pub fn canceller(&self) -> Canceller {
+        self.inner.canceller()
+    }
+
+    /// Whether the stream has ended (and the error that ended it).
+    pub fn ended(&self) -> Option<&Error> {
+        self.inner.ended()
+    }
+
+    /// See [`RecordStream::try_recv`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn try_recv(&mut self) -> Result<Record<Bytes>, Error> {
+        self.rt.block_on(self.inner.try_recv())
+    }
+
+    /// See [`RecordStream::recv_timeout`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn recv_timeout(&mut self, d: Duration) -> Result<Record<Bytes>, Error> {
+        self.rt.block_on(self.inner.recv_timeout(d))
+    }
+}
+
+impl Iterator for Stream {
+    type Item = Result<Record<Bytes>, Error>;
+
+    /// Waits for the next record (see [`RecordStream`]).
+    fn next(&mut self) -> Option<Self::Item> {
+        let inner = &mut self.inner;
+        self.rt.block_on(poll_fn(|cx| inner.poll_item(cx)))
+    }
+}

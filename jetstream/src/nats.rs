@@ -1,0 +1,137 @@
+//! Client errors sorted into "try again" and "final", and the retry loop
+//! that bounds every operation by its deadline.
+
+use crate::Error;
+use async_nats::jetstream;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// JetStream's error code for "invalid operation on sealed stream".
+pub(crate) const SEALED: u64 = 10109;
+/// JetStream's error code for "stream not found".
+const STREAM_NOT_FOUND: u64 = 10059;
+/// JetStream's error codes for a cluster that is not ready yet (or lost a
+/// peer): "JetStream system temporarily unavailable", "no suitable peers
+/// for placement", "incomplete results".
+const CLUSTER_NOT_READY: [u64; 3] = [10008, 10005, 10004];
+/// JetStream's error code for "message size exceeds maximum allowed".
+pub(crate) const MESSAGE_TOO_LARGE: u64 = 10054;
+
+/// One failed attempt.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Worth another attempt before the deadline: a timeout, a lost
+    /// connection, no responders (a leader election), a 503.
+    Transient(String),
+    /// The answer, to give to the caller.
+    Fatal(Error),
+}
+
+impl Failure {
+    /// Sorts a client error: a JetStream API error found in it decides,
+    /// anything else (timeouts, I/O, no responders) is transient.
+    pub(crate) fn of<E: ApiError>(stream: &str, e: &E) -> Failure {
+        match e.api_error() {
+            Some(js) => Failure::api(stream, &js),
+            None => Failure::Transient(e.to_string()),
+        }
+    }
+
+    /// Sorts a JetStream API error.
+    pub(crate) fn api(stream: &str, e: &jetstream::Error) -> Failure {
+        let code = e.error_code().0;
+        match code {
+            STREAM_NOT_FOUND => Failure::Fatal(Error::StreamNotFound {
+                stream: stream.to_string(),
+            }),
+            SEALED => Failure::Fatal(memlog::Error::Closed.into()),
+            _ if CLUSTER_NOT_READY.contains(&code) => Failure::Transient(e.to_string()),
+            _ if e.code() == 503 || e.code() == 408 => Failure::Transient(e.to_string()),
+            _ => Failure::Fatal(Error::Server {
+                code,
+                description: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// A client error that may carry a JetStream API error, in its kind or in
+/// its chain of sources.
+pub(crate) trait ApiError: std::error::Error + Sized + 'static {
+    /// The API error, if the server answered with one.
+    fn api_error(&self) -> Option<jetstream::Error> {
+        in_sources(self)
+    }
+}
+
+fn in_sources(e: &(dyn std::error::Error + 'static)) -> Option<jetstream::Error> {
+    let mut cur = Some(e);
+    while let Some(e) = cur {
+        if let Some(js) = e.downcast_ref::<jetstream::Error>() {
+            return Some(js.clone());
+        }
+        cur = e.source();
+    }
+    None
+}
+
+/// Kinds that hold the API error themselves (`Kind::JetStream(e)`).
+macro_rules! api_error_in_kind {
+    ($($error:ty => $kind:path),* $(,)?) => {$(
+        impl ApiError for $error {
+            fn api_error(&self) -> Option<jetstream::Error> {
+                match self.kind() {
+                    $kind(e) => Some(e),
+                    _ => in_sources(self),
+                }
+            }
+        }
+    )*};
+}
+
+api_error_in_kind! {
+    jetstream::context::GetStreamError => jetstream::context::GetStreamErrorKind::JetStream,
+    jetstream::context::CreateStreamError => jetstream::context::CreateStreamErrorKind::JetStream,
+    jetstream::stream::ConsumerError => jetstream::stream::ConsumerErrorKind::JetStream,
+    jetstream::stream::RawMessageError => jetstream::stream::RawMessageErrorKind::JetStream,
+}
+
+impl ApiError for jetstream::context::PublishError {}
+impl ApiError for jetstream::context::RequestError {}
+impl ApiError for jetstream::stream::DirectGetError {}
+impl ApiError for jetstream::consumer::StreamError {}
+impl ApiError for jetstream::consumer::pull::MessagesError {}
+
+/// Runs `attempt` until it succeeds, fails for good, or `budget` is spent:
+/// then [`Error::Unavailable`] with the last failure. Each attempt is cut off
+/// at the deadline too, so the whole call returns within about `budget`.
+pub(crate) async fn retry<T, F, Fut>(
+    op: &'static str,
+    budget: Duration,
+    mut attempt: F,
+) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Failure>>,
+{
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(20);
+    loop {
+        let left = budget.saturating_sub(started.elapsed());
+        let detail = match tokio::time::timeout(left, attempt()).await {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(Failure::Fatal(e))) => return Err(e),
+            Ok(Err(Failure::Transient(why))) => why,
+            Err(_) => "timed out".to_string(),
+        };
+        if started.elapsed() + backoff >= budget {
+            return Err(Error::Unavailable {
+                op,
+                waited: started.elapsed(),
+                detail,
+            });
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_millis(500));
+    }
+}

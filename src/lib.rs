@@ -181,6 +181,7 @@ mod slot;
 mod stream;
 mod sync;
 mod wait;
+mod zero_copy;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
@@ -244,3 +245,4 @@ pub use error::Error;
 pub use handle::{Log, Offset, Record};
 pub use resume::{Lag, StartAt};
 pub use stream::{Canceller, Stream};
+pub use zero_copy::{Pinned, RecordRef};

@@ -73,7 +73,6 @@ impl<T: Clone> RecordRef<'_, T> {
     /// # Ok::<(), memlog::Error>(())
     /// ```
     #[must_use = "to_owned returns the copy"]
-    #[allow(clippy::should_implement_trait)]
     pub fn to_owned(&self) -> Record<T> {
         Record {
             offset: self.offset,
@@ -125,7 +124,8 @@ impl<T: Clone> From<RecordRef<'_, T>> for Record<T> {
 /// use memlog::{Error, Log};
 ///
 /// let log = Log::builder().segment_size(4).history_segments(1).build()?;
-/// log.write_batch(0..10u64)?; // 0..4 are purged
+/// log.write_batch(0..6u64)?;
+/// log.write_batch(6..10u64)?; // 0..4 are purged
 /// let pinned = log.pin();
 /// let sum: u64 = (4..10).map(|o| *pinned.get(o).unwrap().data).sum();
 /// assert_eq!(sum, 4 + 5 + 6 + 7 + 8 + 9);

@@ -379,9 +379,6 @@ impl<T: Clone + Send + Sync + 'static> AsyncStream<T> {
         max: usize,
         mut f: impl FnMut(RecordRef<'_, T>),
     ) -> Poll<Result<usize, Error>> {
-        if max == 0 {
-            return Poll::Ready(Ok(0));
-        }
         self.poll_with(cx, |s| s.visit_step(max, &mut f))
     }
 

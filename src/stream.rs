@@ -307,27 +307,10 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     /// Runs `op` (a step or a visit) once without waiting; on
     /// `FutureOffset`, asks the wait's own readiness check whether the
     /// stream has ended (closed, cancelled) or a record came meanwhile.
-    fn attempt<R>(
-        &mut self,
-        mut op: impl FnMut(&mut Self) -> Result<R, Error>,
-    ) -> Result<R, Error> {
-        crate::reclaim::drain();
-        loop {
-            match op(self) {
-                Err(Error::FutureOffset) => {}
-                r => return r,
-            }
-            let rel = self.rel()?;
-            match self
-                .log
-                .inner
-                .poll_ready(rel, self.contiguous, Some(&self.cancel))
-            {
-                Some(Wait::Ready) => {}
-                Some(w) => return Err(self.finish(w)),
-                None => return Err(Error::FutureOffset),
-            }
-        }
+    fn attempt<R>(&mut self, op: impl FnMut(&mut Self) -> Result<R, Error>) -> Result<R, Error> {
+        self.drive(op, |log, rel, by_stamp, cancel| {
+            log.poll_ready(rel, by_stamp, Some(cancel))
+        })
     }
 
     /// The next record, waiting at most `d` for it (blocking the thread).
@@ -363,7 +346,21 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     fn wait_until<R>(
         &mut self,
         deadline: Option<Instant>,
+        op: impl FnMut(&mut Self) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.drive(op, |log, rel, by_stamp, cancel| {
+            Some(log.wait_for(rel, by_stamp, Some(cancel), deadline))
+        })
+    }
+
+    /// Runs `op` until it returns something other than `FutureOffset`;
+    /// after each `FutureOffset`, `wait` says whether the stream's next
+    /// offset became ready (`Ready`: run `op` again), why it never will
+    /// (an ending, or `TimedOut`), or, as `None`, not yet.
+    fn drive<R>(
+        &mut self,
         mut op: impl FnMut(&mut Self) -> Result<R, Error>,
+        mut wait: impl FnMut(&Inner<T>, u64, bool, &AtomicBool) -> Option<Wait>,
     ) -> Result<R, Error> {
         loop {
             // Nothing is consumed yet: purged records this thread collected
@@ -374,14 +371,11 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
                 r => return r,
             }
             let rel = self.rel()?;
-            match self
-                .log
-                .inner
-                .wait_for(rel, self.contiguous, Some(&self.cancel), deadline)
-            {
-                Wait::Ready => continue,
-                Wait::TimedOut => return Err(Error::Timeout),
-                w => return Err(self.finish(w)),
+            match wait(&self.log.inner, rel, self.contiguous, &self.cancel) {
+                Some(Wait::Ready) => {}
+                None => return Err(Error::FutureOffset),
+                Some(Wait::TimedOut) => return Err(Error::Timeout),
+                Some(w) => return Err(self.finish(w)),
             }
         }
     }
@@ -562,9 +556,6 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         max: usize,
         mut f: impl FnMut(RecordRef<'_, T>),
     ) -> Result<usize, Error> {
-        if max == 0 {
-            return Ok(0);
-        }
         self.wait_until(None, |s| s.visit_step(max, &mut f))
     }
 
@@ -594,9 +585,6 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         d: Duration,
         mut f: impl FnMut(RecordRef<'_, T>),
     ) -> Result<usize, Error> {
-        if max == 0 {
-            return Ok(0);
-        }
         let deadline = Instant::now().checked_add(d);
         self.wait_until(deadline, |s| s.visit_step(max, &mut f))
     }
@@ -628,22 +616,23 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         max: usize,
         mut f: impl FnMut(RecordRef<'_, T>),
     ) -> Result<usize, Error> {
-        if max == 0 {
-            return Ok(0);
-        }
         self.attempt(|s| s.visit_step(max, &mut f))
     }
 
     /// One attempt of a visit, as `step` is one of the iterator: visits the
     /// records read ahead, then those ready in the log (judged as `step`
-    /// judges them), up to `max` (at least 1); `FutureOffset`, `Lagged` or
-    /// the ending error if it visited none. `pos` moves once per visit that
+    /// judges them), up to `max` (at least 1, or 0 for a `max` of 0 at
+    /// once); `FutureOffset`, `Lagged` or the ending error if it visited
+    /// none. `pos` moves once per visit that
     /// returned.
     pub(crate) fn visit_step(
         &mut self,
         max: usize,
         f: &mut impl FnMut(RecordRef<'_, T>),
     ) -> Result<usize, Error> {
+        if max == 0 {
+            return Ok(0);
+        }
         if let Some(e) = &self.end {
             return Err(e.clone());
         }

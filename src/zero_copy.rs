@@ -41,11 +41,27 @@ use std::time::SystemTime;
 /// assert_eq!(owned.data, "hello");
 /// # Ok::<(), memlog::Error>(())
 /// ```
+///
+/// With the `serde` feature it serializes exactly as a [`Record`] does,
+/// straight from the slot:
+#[cfg_attr(feature = "serde", doc = "```")]
+#[cfg_attr(not(feature = "serde"), doc = "```ignore")]
+/// let log = memlog::Log::new();
+/// log.write(String::from("hi"))?;
+/// let by_ref = serde_json::to_string(&log.pin().get(0)?).unwrap();
+/// assert_eq!(by_ref, serde_json::to_string(&log.read(0)?).unwrap());
+/// # Ok::<(), memlog::Error>(())
+/// ```
 #[derive(Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RecordRef<'a, T> {
     /// Where the record sits in the log.
     pub offset: Offset,
     /// As [`Record::created`].
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_impl::rfc3339::serialize")
+    )]
     pub created: SystemTime,
     /// The payload, in place.
     pub data: &'a T,

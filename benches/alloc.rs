@@ -2,7 +2,7 @@
 //!
 //! Each case warms up first (segments allocated, purged, recycled), then
 //! counts the allocator calls (alloc + realloc) over many operations.
-//! `cargo bench --bench alloc`.
+//! `cargo bench -p memlog-benches --bench alloc`.
 
 #[allow(dead_code)]
 mod support;

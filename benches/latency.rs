@@ -8,7 +8,8 @@
 //! The writer stores `Instant`-based nanoseconds in the record just before
 //! `write`; the reader subtracts them from its own clock reading.
 //!
-//! `cargo bench --bench latency` (set `LATENCY_SAMPLES` to change the count).
+//! `cargo bench -p memlog-benches --bench latency` (set `LATENCY_SAMPLES` to
+//! change the count).
 
 #[allow(dead_code)]
 mod support;

@@ -4,14 +4,16 @@
 //! Groups:
 //! - `zc_stream_1w1r`: 1 writer → 1 reader, 1 M records, every record
 //!   checked: memlog's `Stream` iterator (clones into a read-ahead deque),
-//!   `Stream::visit` (by reference), and the disruptor's single producer
-//!   with one handler (by reference, busy-spinning).
+//!   `Stream::visit` (by reference), both behind `Log::write`; `visit`
+//!   behind the exclusive `Writer` (default clock, then `TickingClock`);
+//!   and the disruptor's single producer with one handler (by reference,
+//!   busy-spinning).
 //! - `zc_read_1t`: one thread reading retained offsets: `Log::read`,
 //!   `Pinned::get` (by reference) and `Pinned::read` (clone) under one pin,
 //!   and the lock-based log.
 //! - `zc_clock`: a timestamp from each clock, and a 1-thread `write` with
-//!   the default clock against the ticking clock, with the lock-based log
-//!   paying the same clocks.
+//!   the default clock against the ticking clock (`Log::write`, and the
+//!   exclusive `Writer`), with the lock-based log paying the same clocks.
 
 #[allow(dead_code)]
 mod support;
@@ -22,7 +24,7 @@ use criterion::{
 };
 use disruptor::{BusySpinWithSpinLoopHint, Producer};
 use memlog::clock::{Clock, CoarseClock, SystemClock, TickingClock};
-use memlog::{Log, RecordRef};
+use memlog::{Log, RecordRef, Stream, Writer};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread;
@@ -63,32 +65,36 @@ fn stream_log<T: Payload>() -> Log<T> {
         .unwrap()
 }
 
-/// Writes `N` records on this thread while `read` follows on another.
-fn one_to_one<T: Payload>(log: &Log<T>, read: impl FnOnce(u64) + Send + 'static) -> Duration {
-    let base = log.next_offset();
+/// Writes `N` records with `write` on this thread, from offset `base`,
+/// while `read` follows on another.
+fn one_to_one(
+    base: u64,
+    mut write: impl FnMut(u64),
+    read: impl FnOnce(u64) + Send + 'static,
+) -> Duration {
     let start = Instant::now();
     let reader = thread::spawn(move || read(base));
     for i in 0..N {
-        log.write(T::make(i)).unwrap();
+        write(i);
     }
     reader.join().unwrap();
     start.elapsed()
 }
 
-fn by_iterator<T: Checked>(log: &Log<T>) -> Duration {
-    let stream = log.stream(log.next_offset());
-    one_to_one(log, move |base| {
+/// Every record, by the iterator (clones).
+fn read_by_iterator<T: Checked>(stream: Stream<T>) -> impl FnOnce(u64) + Send + 'static {
+    move |base| {
         let mut c = Checker::new(1);
         for (k, r) in stream.take(N as usize).enumerate() {
             let r = r.unwrap();
             assert!(r.offset == base + k as u64 && r.data.ok(&mut c));
         }
-    })
+    }
 }
 
-fn by_visit<T: Checked>(log: &Log<T>) -> Duration {
-    let mut stream = log.stream(log.next_offset());
-    one_to_one(log, move |base| {
+/// Every record, by `visit` (by reference).
+fn read_by_visit<T: Checked>(mut stream: Stream<T>) -> impl FnOnce(u64) + Send + 'static {
+    move |base| {
         let mut c = Checker::new(1);
         let mut next = base;
         while next < base + N {
@@ -100,7 +106,44 @@ fn by_visit<T: Checked>(log: &Log<T>) -> Duration {
                 })
                 .unwrap();
         }
-    })
+    }
+}
+
+fn by_iterator<T: Checked>(log: &Log<T>) -> Duration {
+    let base = log.next_offset();
+    let read = read_by_iterator(log.stream(base));
+    one_to_one(
+        base,
+        |i| {
+            log.write(T::make(i)).unwrap();
+        },
+        read,
+    )
+}
+
+fn by_visit<T: Checked>(log: &Log<T>) -> Duration {
+    let base = log.next_offset();
+    let read = read_by_visit(log.stream(base));
+    one_to_one(
+        base,
+        |i| {
+            log.write(T::make(i)).unwrap();
+        },
+        read,
+    )
+}
+
+/// The exclusive `Writer` and `visit`: the fastest memlog pair for 1 → 1.
+fn by_writer_and_visit<T: Checked>(w: &mut Writer<T>) -> Duration {
+    let base = w.next_offset();
+    let read = read_by_visit(w.log().stream(base));
+    one_to_one(
+        base,
+        |i| {
+            w.write(T::make(i)).unwrap();
+        },
+        read,
+    )
 }
 
 #[derive(Default)]
@@ -150,6 +193,21 @@ fn stream_group(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("memlog_visit", T::NAME), |b| {
             b.iter_custom(|it| (0..it).map(|_| by_visit(&log)).sum())
         });
+        drop(log);
+        for (clock, name) in [
+            (None, "memlog_writer_visit"),
+            (Some(ticking()), "memlog_writer_ticking_visit"),
+        ] {
+            let b = Log::<T>::builder().segment_size(RING).history_segments(16);
+            let b = match clock {
+                Some(c) => b.clock(c.clone()),
+                None => b,
+            };
+            let (mut w, _log) = b.build_exclusive().unwrap();
+            g.bench_function(BenchmarkId::new(name, T::NAME), |b| {
+                b.iter_custom(|it| (0..it).map(|_| by_writer_and_visit(&mut w)).sum())
+            });
+        }
     }
     both::<u64>(&mut g);
     both::<Bytes>(&mut g);
@@ -259,6 +317,17 @@ fn clock_group(c: &mut Criterion) {
         b.iter(|| {
             i += 1;
             tick.write(i).unwrap()
+        })
+    });
+    let (mut writer, _log) = Log::builder()
+        .segment_size(SEGMENT)
+        .clock(t.clone())
+        .build_exclusive()
+        .unwrap();
+    g.bench_function("write/memlog_writer_ticking_clock", |b| {
+        b.iter(|| {
+            i += 1;
+            writer.write(i).unwrap()
         })
     });
     let lock_system = LockLog::new(SEGMENT);

@@ -132,13 +132,13 @@ fn main() {
                 while !stop.load(Ordering::Relaxed) {
                     // Backpressure: retention is bounded, so a producer that
                     // must not lose records for slow consumers paces itself.
-                    if seq.is_multiple_of(1024) {
+                    if seq % 1024 == 0 {
                         while !stop.load(Ordering::Relaxed) && lag(&log, &counts) > MAX_LAG {
                             thread::sleep(Duration::from_micros(50));
                         }
                     }
                     // Mostly single writes, every 16th a batch of 8.
-                    if seq.is_multiple_of(16) {
+                    if seq % 16 == 0 {
                         let batch = (seq..seq + 8).map(|s| Event {
                             writer: w as u32,
                             seq: s,

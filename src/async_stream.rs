@@ -315,6 +315,17 @@ impl<T: Clone + Send + Sync + 'static> AsyncStream<T> {
                     Ok(rel) => match self.wait(cx, rel) {
                         None => return Poll::Pending,
                         Some(Wait::Ready) => continue,
+                        // The exclusive writer is publishing it, so no
+                        // wake-up may come for this registration: be polled
+                        // again soon instead. The writer is inside a window
+                        // of a few instructions (it may have been
+                        // preempted): give up this thread's turn once
+                        // first, so that on a small machine it can finish.
+                        Some(Wait::Claimed) => {
+                            crate::sync::yield_now();
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
+                        }
                         Some(w) => Err(self.inner.finish(w)),
                     },
                     Err(e) => Err(e),

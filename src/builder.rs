@@ -1,7 +1,7 @@
 //! Configuring a log, and checking the configuration.
 
 use crate::clock::{Clock, CoarseClock};
-use crate::{Error, Log, Offset};
+use crate::{Error, Log, Offset, Writer};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -73,6 +73,8 @@ pub(crate) struct Config<T> {
     pub(crate) ring_div: StrengthReducedU64,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) max_record: Option<(usize, SizeOf<T>)>,
+    /// Written only through its [`Writer`](crate::Writer) (see writer.rs).
+    pub(crate) exclusive: bool,
 }
 
 impl<T> Clone for Config<T> {
@@ -238,6 +240,41 @@ impl<T> Builder<T> {
         Ok(Log::from_config(self.config()?))
     }
 
+    /// Builds a log with an exclusive [`Writer`]: the one handle that can
+    /// write to it, and the fastest way to (see [`Writer`]). The [`Log`]
+    /// handles (this one, and every clone) read, stream and close;
+    /// their writes fail [`Error::ReadOnly`]. Most logs have one producer,
+    /// such as a poller feeding many readers: give it the `Writer`.
+    ///
+    /// # Errors
+    /// As [`build`](Builder::build).
+    ///
+    /// ```
+    /// use memlog::Log;
+    ///
+    /// let (mut writer, log) = Log::builder().segment_size(64).build_exclusive()?;
+    /// let stream = log.stream(0);
+    /// let producer = std::thread::spawn(move || {
+    ///     for i in 0..100u64 {
+    ///         writer.write(i).unwrap();
+    ///     }
+    ///     // Dropping the writer closes the log: the stream ends.
+    /// });
+    /// let got: Vec<u64> = stream.map(|r| r.unwrap().data).collect();
+    /// assert_eq!(got, (0..100).collect::<Vec<_>>());
+    /// producer.join().unwrap();
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    pub fn build_exclusive(self) -> Result<(Writer<T>, Log<T>), Error>
+    where
+        T: Clone + Send + Sync + 'static,
+    {
+        let mut cfg = self.config()?;
+        cfg.exclusive = true;
+        let log = Log::from_config(cfg);
+        Ok((Writer::new(log.clone()), log))
+    }
+
     pub(crate) fn config(self) -> Result<Config<T>, Error> {
         let invalid = |s: String| Err(Error::InvalidConfig(s));
         if self.segment_size == 0 {
@@ -284,6 +321,7 @@ impl<T> Builder<T> {
             ring_div: StrengthReducedU64::new(ring_len),
             clock: self.clock,
             max_record: self.max_record,
+            exclusive: false,
         })
     }
 }

@@ -18,8 +18,8 @@
 //! the write itself must be as cheap as it can be and a background thread
 //! waking once per tick is acceptable.
 //!
-//! ² One relaxed load, as quanta's `Clock::recent`. `cargo bench --bench
-//! zerocopy -- zc_clock` measured 3.3 ns against 12.1 ns for [`CoarseClock`]
+//! ² One relaxed load, as quanta's `Clock::recent`. `cargo bench -p
+//! memlog-benches --bench zerocopy -- zc_clock` measured 3.3 ns against 12.1 ns for [`CoarseClock`]
 //! and 30.6 ns for [`SystemClock`] in the same run, on a 2-core machine busy
 //! with other work (which roughly doubles every figure).
 //!

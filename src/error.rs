@@ -93,6 +93,16 @@ pub enum Error {
     /// A sharder could not place the key (for example a key that a
     /// `KeySharder` was not given).
     UnknownKey(String),
+    /// The log has an exclusive [`Writer`](crate::Writer), and this handle
+    /// is not it: only the writer writes. Nothing was written.
+    ///
+    /// ```
+    /// let (mut writer, log) = memlog::Log::builder().build_exclusive()?;
+    /// assert_eq!(log.write(1u8), Err(memlog::Error::ReadOnly));
+    /// assert_eq!(writer.write(1u8)?, 0);
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    ReadOnly,
     /// A batch is longer than the log retains, so it would purge itself;
     /// nothing was written.
     BatchTooLarge {
@@ -111,7 +121,7 @@ impl Error {
     /// A stable, machine-readable name for the variant, in snake case:
     /// `future_offset`, `out_of_range`, `lagged`, `record_too_large`, `closed`,
     /// `cancelled`, `timeout`, `invalid_config`, `unknown_key`,
-    /// `batch_too_large`. With the `serde` feature an error serializes as
+    /// `batch_too_large`, `read_only`. With the `serde` feature an error serializes as
     /// `{"error": kind, "message": Display text, …}` (see the `Serialize` impl).
     ///
     /// ```
@@ -130,6 +140,7 @@ impl Error {
             Error::InvalidConfig(_) => "invalid_config",
             Error::UnknownKey(_) => "unknown_key",
             Error::BatchTooLarge { .. } => "batch_too_large",
+            Error::ReadOnly => "read_only",
         }
     }
 }
@@ -159,6 +170,9 @@ impl fmt::Display for Error {
             Error::BatchTooLarge { len, max } => write!(
                 f,
                 "batch too large: {len} records, the log retains at most {max}"
+            ),
+            Error::ReadOnly => f.write_str(
+                "log is read-only through this handle: it has an exclusive Writer, which alone writes",
             ),
         }
     }

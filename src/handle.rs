@@ -4,6 +4,7 @@
 use crate::async_stream::AsyncStream;
 use crate::builder::{Builder, Config};
 use crate::log::{entry, Inner};
+use crate::slot::Entry;
 use crate::stream::Stream;
 use crate::{Error, StartAt};
 use std::fmt;
@@ -165,7 +166,7 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
         }
     }
 
-    fn check_size(&self, data: &T) -> Result<(), Error> {
+    pub(crate) fn check_size(&self, data: &T) -> Result<(), Error> {
         if let Some((max, size_of)) = self.inner.cfg.max_record {
             let len = size_of(data);
             if len > max {
@@ -219,6 +220,7 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
         // Before anything else: records this thread's earlier calls purged
         // are dropped here (user code, never inside the claim window).
         crate::reclaim::drain();
+        self.check_writable()?;
         self.check_size(&data)?;
         let rel = self.inner.claim_one()?;
         self.inner.publish_one(rel, entry(created, data));
@@ -273,6 +275,44 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     where
         I: IntoIterator<Item = (SystemTime, T)>,
     {
+        self.check_writable()?;
+        let entries = self.prepare_batch(batch)?;
+        let start = self.inner.cfg.start;
+        if entries.is_empty() {
+            return self.empty_batch();
+        }
+        let n = entries.len() as u64;
+        // As in `write_timed`, before the claim.
+        crate::reclaim::drain();
+        let rel = self.inner.claim_batch(n)?;
+        self.inner.publish_claimed(rel, entries.into_iter());
+        Ok(start + rel..start + rel + n)
+    }
+
+    /// `Err(ReadOnly)` if the log has an exclusive [`Writer`](crate::Writer).
+    #[inline]
+    fn check_writable(&self) -> Result<(), Error> {
+        if self.inner.cfg.exclusive {
+            return Err(Error::ReadOnly);
+        }
+        Ok(())
+    }
+
+    /// What an empty batch returns: where it would have started.
+    pub(crate) fn empty_batch(&self) -> Result<Range<Offset>, Error> {
+        if self.inner.is_closed() {
+            return Err(Error::Closed);
+        }
+        let at = self.inner.cfg.start + self.inner.tail();
+        Ok(at..at)
+    }
+
+    /// Pulls a batch into entries, checking each record's size and the
+    /// batch's length as it goes (user code: before any claim).
+    pub(crate) fn prepare_batch<I>(&self, batch: I) -> Result<Vec<Entry<T>>, Error>
+    where
+        I: IntoIterator<Item = (SystemTime, T)>,
+    {
         let max = self.inner.cfg.capacity();
         // On a 32-bit target a capacity beyond `usize` can not be buffered
         // anyway: the Vec's own limit comes first.
@@ -292,20 +332,7 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
             self.check_size(&data)?;
             entries.push(entry(created, data));
         }
-        let start = self.inner.cfg.start;
-        if entries.is_empty() {
-            if self.inner.is_closed() {
-                return Err(Error::Closed);
-            }
-            let at = start + self.inner.tail();
-            return Ok(at..at);
-        }
-        let n = entries.len() as u64;
-        // As in `write_timed`, before the claim.
-        crate::reclaim::drain();
-        let rel = self.inner.claim_batch(n)?;
-        self.inner.publish_claimed(rel, entries.into_iter());
-        Ok(start + rel..start + rel + n)
+        Ok(entries)
     }
 
     /// Reads the record at `offset`.

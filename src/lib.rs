@@ -107,6 +107,30 @@
 //!     assert_eq!(r.join().unwrap(), (0..2000).collect::<Vec<u64>>());
 //! }
 //! ```
+//! One producer (a poller feeding many readers, the common case): give it
+//! the log's exclusive [`Writer`], whose writes cost one atomic
+//! read-modify-write instead of two; every [`Log`] handle reads, and
+//! dropping the writer closes the log:
+//! ```
+//! use memlog::Log;
+//! use std::thread;
+//!
+//! let (mut writer, log) = Log::builder().build_exclusive()?;
+//! let readers: Vec<_> = (0..2)
+//!     .map(|_| {
+//!         let stream = log.stream(0);
+//!         thread::spawn(move || stream.map(|r| r.unwrap().data).sum::<u64>())
+//!     })
+//!     .collect();
+//! for i in 0..1000u64 {
+//!     writer.write(i)?;
+//! }
+//! drop(writer); // closes the log: the streams end
+//! for r in readers {
+//!     assert_eq!(r.join().unwrap(), 499_500);
+//! }
+//! # Ok::<(), memlog::Error>(())
+//! ```
 //! Checkpoint and resume, as a consumer that restarts would:
 //! ```
 //! use memlog::{Error, Log};
@@ -165,7 +189,7 @@
 //!   as `{"error":"<kind>","message":"<text>",…}` ([`Error::kind`]); both
 //!   round-trip.
 //!
-//! `examples/http_stream.rs` uses both to serve a log over HTTP as
+//! `examples/http/` (the `memlog-http-example` package) uses both to serve a log over HTTP as
 //! newline-delimited JSON.
 
 #![deny(missing_docs)]
@@ -189,6 +213,7 @@ mod slot;
 mod stream;
 mod sync;
 mod wait;
+mod writer;
 mod zero_copy;
 
 /// The README's examples, compiled and run as doc tests.
@@ -253,4 +278,5 @@ pub use error::Error;
 pub use handle::{Log, Offset, Record};
 pub use resume::{Lag, StartAt};
 pub use stream::{Canceller, Stream};
+pub use writer::Writer;
 pub use zero_copy::{Pinned, RecordRef};

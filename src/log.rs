@@ -59,6 +59,9 @@ pub(crate) enum Wait {
     Cancelled,
     /// The deadline passed.
     TimedOut,
+    /// Not published, but claimed by the exclusive writer, which is between
+    /// its claim and its publish: do not sleep, it is coming (writer.rs).
+    Claimed,
 }
 
 pub(crate) struct Inner<T> {
@@ -181,6 +184,7 @@ impl<T: Send + Sync + 'static> Inner<T> {
     /// Writes and publishes `entries` at the claimed offsets starting at `rel`,
     /// one segment at a time, and moves the high-water mark over them.
     pub(crate) fn publish_claimed(&self, rel: u64, entries: impl Iterator<Item = Entry<T>>) {
+        let exclusive = self.cfg.exclusive;
         let mut entries = entries.peekable();
         let mut at = rel;
         while entries.peek().is_some() {
@@ -198,8 +202,72 @@ impl<T: Send + Sync + 'static> Inner<T> {
             }
             // Publish this segment's part before installing the next one: an
             // install may wait for these very offsets (`install`).
-            self.advance(from, at);
+            if exclusive {
+                self.advance_exclusive(at);
+            } else {
+                self.advance(from, at);
+            }
         }
+    }
+
+    // ------------------------------------------------- the exclusive writer
+
+    /// Claims one offset for the exclusive writer (writer.rs).
+    ///
+    /// AcqRel, where `claim_one` is Relaxed: the exclusive writer moves the
+    /// mark with plain stores, so this RMW is its half of the wake-up
+    /// handshake. A reader that registered and then re-read `tail` with an
+    /// RMW (`recheck_registered`) before this claim in `tail`'s modification
+    /// order is seen by the writer's later load of the waiter count; one that
+    /// did after it sees the offset claimed and does not sleep.
+    #[inline]
+    pub(crate) fn claim_one_exclusive(&self) -> Result<u64, Error> {
+        let rel = self.tail.fetch_add(1, Ordering::AcqRel);
+        if rel & CLOSED != 0 {
+            // As in `claim_one`.
+            self.tail.fetch_sub(1, Ordering::Relaxed);
+            return Err(Error::Closed);
+        }
+        Ok(rel)
+    }
+
+    /// `claim_batch` for the exclusive writer, AcqRel for the same reason.
+    pub(crate) fn claim_batch_exclusive(&self, n: u64) -> Result<u64, Error> {
+        let mut cur = self.tail.load(Ordering::Relaxed);
+        loop {
+            if cur & CLOSED != 0 {
+                return Err(Error::Closed);
+            }
+            match self
+                .tail
+                .compare_exchange_weak(cur, cur + n, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return Ok(cur),
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// The exclusive writer has published every offset below `to`: moves the
+    /// mark there and wakes parked readers. A store, not a compare-exchange:
+    /// nobody else moves the mark (readers' `fetch_add(0)` leaves it as it
+    /// is), and the offsets are published in order.
+    #[inline]
+    pub(crate) fn advance_exclusive(&self, to: u64) {
+        // Release: hands the slots below `to` to readers that acquire the mark.
+        self.high_water.store(to, Ordering::Release);
+        // Relaxed: ordered after this writer's claim RMW (see
+        // `claim_one_exclusive`), which is what the handshake needs.
+        self.waiters.notify_if_any();
+    }
+
+    /// The segment of relative offset `rel` (claimed by the caller, not yet
+    /// published) and the relative offsets it holds.
+    #[inline]
+    pub(crate) fn write_segment(&self, rel: u64) -> (*const Segment<T>, u64, u64) {
+        let (k, _) = self.split(rel);
+        let lo = self.base(k);
+        (self.segment_for_write(k), lo, lo + self.cfg.segment_size)
     }
 
     /// The segment for relative offset in segment `k`, which this thread has
@@ -424,52 +492,6 @@ impl<T: Send + Sync + 'static> Inner<T> {
                 at += 1;
             }
         }
-    }
-
-    /// Closes the log: later claims fail, waiters wake. Returns once the
-    /// end of what was written is stored, also when another thread's
-    /// `close` won the race.
-    pub(crate) fn close(&self) {
-        let prev = self.tail.fetch_or(CLOSED, Ordering::AcqRel);
-        if prev & CLOSED == 0 {
-            // Everything claimed before the fetch_or will be published; streams
-            // drain up to here and stop.
-            self.closed_end.store(prev + 1, Ordering::Release);
-        } else {
-            self.closed_end();
-        }
-        self.waiters.notify_all();
-    }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        self.tail.load(Ordering::Acquire) & CLOSED != 0
-    }
-
-    /// The end of what was written, once the log is closed; waits for the
-    /// winning `close` to store it (it runs no user code in between).
-    fn closed_end(&self) -> u64 {
-        let backoff = Backoff::new();
-        loop {
-            let end = self.closed_end.load(Ordering::Acquire);
-            if end != NOT_CLOSED {
-                return end - 1;
-            }
-            if backoff.is_completed() {
-                yield_now();
-            } else {
-                backoff.snooze();
-            }
-        }
-    }
-
-    /// The next offset a write would get (relative); once closed, the end of
-    /// what was written (not counting claims that failed `Closed`).
-    pub(crate) fn tail(&self) -> u64 {
-        let t = self.tail.load(Ordering::Acquire);
-        if t & CLOSED != 0 {
-            return self.closed_end();
-        }
-        t
     }
 
     // ---------------------------------------------------------------- reading
@@ -795,7 +817,25 @@ impl<T: Send + Sync + 'static> Inner<T> {
         by_stamp: bool,
         cancel: Option<&AtomicBool>,
     ) -> Option<Wait> {
-        if self.high_water.fetch_add(0, Ordering::AcqRel) > rel || (by_stamp && self.stamped(rel)) {
+        if self.cfg.exclusive {
+            // The exclusive writer's RMW is its claim on `tail`, not a move of
+            // the mark: meet it there (see `claim_one_exclusive`).
+            let t = self.tail.fetch_add(0, Ordering::AcqRel);
+            // Once closed, `tail` may briefly count claims that failed.
+            let claimed = if t & CLOSED != 0 {
+                self.closed_end()
+            } else {
+                t
+            };
+            if self.high_water() > rel || (by_stamp && self.stamped(rel)) {
+                return Some(Wait::Ready);
+            }
+            if claimed > rel {
+                return Some(Wait::Claimed);
+            }
+        } else if self.high_water.fetch_add(0, Ordering::AcqRel) > rel
+            || (by_stamp && self.stamped(rel))
+        {
             return Some(Wait::Ready);
         }
         self.check_done(rel, cancel)
@@ -838,10 +878,64 @@ impl<T: Send + Sync + 'static> Inner<T> {
                 }
             }
             self.waiters.deregister(id);
-            if let Some(w) = ready {
-                return w;
+            match ready {
+                // The exclusive writer is publishing it: let it run (on a
+                // small machine it may need this very core), then look again.
+                Some(Wait::Claimed) => yield_now(),
+                Some(w) => return w,
+                None => {}
             }
         }
+    }
+}
+
+/// What needs no bound on `T`: closing, and where the log ends (for
+/// `Writer`'s `Drop` and `Debug`, which have none).
+impl<T> Inner<T> {
+    /// Closes the log: later claims fail, waiters wake. Returns once the
+    /// end of what was written is stored, also when another thread's
+    /// `close` won the race.
+    pub(crate) fn close(&self) {
+        let prev = self.tail.fetch_or(CLOSED, Ordering::AcqRel);
+        if prev & CLOSED == 0 {
+            // Everything claimed before the fetch_or will be published; streams
+            // drain up to here and stop.
+            self.closed_end.store(prev + 1, Ordering::Release);
+        } else {
+            self.closed_end();
+        }
+        self.waiters.notify_all();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tail.load(Ordering::Acquire) & CLOSED != 0
+    }
+
+    /// The end of what was written, once the log is closed; waits for the
+    /// winning `close` to store it (it runs no user code in between).
+    fn closed_end(&self) -> u64 {
+        let backoff = Backoff::new();
+        loop {
+            let end = self.closed_end.load(Ordering::Acquire);
+            if end != NOT_CLOSED {
+                return end - 1;
+            }
+            if backoff.is_completed() {
+                yield_now();
+            } else {
+                backoff.snooze();
+            }
+        }
+    }
+
+    /// The next offset a write would get (relative); once closed, the end of
+    /// what was written (not counting claims that failed `Closed`).
+    pub(crate) fn tail(&self) -> u64 {
+        let t = self.tail.load(Ordering::Acquire);
+        if t & CLOSED != 0 {
+            return self.closed_end();
+        }
+        t
     }
 }
 

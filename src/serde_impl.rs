@@ -84,6 +84,7 @@ impl<'de> Deserialize<'de> for Error {
                     .ok_or_else(|| de::Error::missing_field("skipped"))?,
             },
             "closed" => Error::Closed,
+            "read_only" => Error::ReadOnly,
             "cancelled" => Error::Cancelled,
             "timeout" => Error::Timeout,
             "record_too_large" => Error::RecordTooLarge {
@@ -114,6 +115,7 @@ impl<'de> Deserialize<'de> for Error {
                         "invalid_config",
                         "unknown_key",
                         "batch_too_large",
+                        "read_only",
                     ],
                 ))
             }
@@ -205,6 +207,7 @@ mod tests {
             Error::InvalidConfig("segment_size must be > 0".into()),
             Error::UnknownKey("teams".into()),
             Error::BatchTooLarge { len: 9, max: 4 },
+            Error::ReadOnly,
         ];
         for e in all {
             let v = serde_json::to_value(&e).unwrap();

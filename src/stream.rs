@@ -373,7 +373,8 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
             let rel = self.rel()?;
             match wait(&self.log.inner, rel, self.contiguous, &self.cancel) {
                 Some(Wait::Ready) => {}
-                None => return Err(Error::FutureOffset),
+                // Claimed: the exclusive writer is publishing it, not yet.
+                None | Some(Wait::Claimed) => return Err(Error::FutureOffset),
                 Some(Wait::TimedOut) => return Err(Error::Timeout),
                 Some(w) => return Err(self.finish(w)),
             }
@@ -455,7 +456,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         self.end_with(match w {
             Wait::Cancelled => Error::Cancelled,
             Wait::Closed => Error::Closed,
-            Wait::Ready | Wait::TimedOut => unreachable!("not an ending"),
+            Wait::Ready | Wait::TimedOut | Wait::Claimed => unreachable!("not an ending"),
         })
     }
 

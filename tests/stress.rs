@@ -73,7 +73,7 @@ fn write_all(log: &Log<Rec>, w: u32, k: u32, max_batch: u32, polite: bool) -> Ve
     let mut writes = Vec::new();
     while seq < k {
         let r = rng.next();
-        let n = if r.is_multiple_of(2) {
+        let n = if r % 2 == 0 {
             1
         } else {
             (2 + (r >> 8) as u32 % (max_batch - 1)).min(k - seq)

@@ -49,6 +49,19 @@ pub fn drop_postponed<T: Clone + Send + Sync + 'static>(log: &Log<T>) {
     ));
 }
 
+/// A log as [`log`] builds it, with an exclusive writer.
+pub fn exclusive<T: Clone + Send + Sync + 'static>(
+    segment_size: usize,
+    history: usize,
+) -> (memlog::Writer<T>, Log<T>) {
+    Log::builder()
+        .segment_size(segment_size)
+        .history_segments(history)
+        .clock(ManualClock::new(T0 + Duration::ZERO))
+        .build_exclusive()
+        .expect("valid model configuration")
+}
+
 /// Live-instance counters, one per payload id, for one model iteration.
 ///
 /// Created fresh inside each iteration (std atomics: the counters are the

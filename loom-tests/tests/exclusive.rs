@@ -1,0 +1,147 @@
+#![cfg(loom)]
+//! The exclusive writer (src/writer.rs): it moves the high-water mark with
+//! plain stores, and its only read-modify-write is the claim, so a sleeping
+//! reader meets it on `tail` instead of on the mark. These models check that
+//! handshake on both read paths (the mark for a first read, the slot stamp
+//! after), for threads and async tasks, against close and the writer's drop,
+//! and that a reader racing the writer's purges never sees another offset's
+//! record. Writers run in spawned threads here: the reader must be able to
+//! block before the write (see publish.rs for why readers usually spawn).
+
+use futures_util::StreamExt;
+use loom::thread;
+use memlog::Error;
+use memlog_loom_tests::{exclusive, explore, model, outcome, T0};
+
+/// A stream blocked on its first record (judged by the mark) is woken by
+/// the writer's publish: a lost wake-up is a loom deadlock.
+#[test]
+fn exclusive_park_vs_publish_no_lost_wakeup() {
+    model(|| {
+        let (mut w, log) = exclusive::<u32>(2, 1);
+        let mut s = log.stream(0);
+        let t = thread::spawn(move || {
+            w.write(7).unwrap();
+            w
+        });
+        let r = s.next().unwrap().unwrap();
+        assert_eq!((r.offset, r.data, r.created), (0, 7, T0));
+        drop(t.join().unwrap());
+        assert_eq!(log.waiter_count(), 0);
+    });
+}
+
+/// A stream that has read offset 0 waits on offset 1 by its slot stamp, in
+/// a segment the writer has not installed yet (segment size 1): the publish
+/// wakes it, and it gets the whole record.
+#[test]
+fn exclusive_stamp_path_no_lost_wakeup() {
+    model(|| {
+        let (mut w, log) = exclusive::<u32>(1, 1);
+        w.write(6).unwrap();
+        let mut s = log.stream(0);
+        assert_eq!(s.next().unwrap().unwrap().data, 6);
+        let t = thread::spawn(move || {
+            w.write(7).unwrap();
+            w
+        });
+        let r = s.next().unwrap().unwrap();
+        assert_eq!((r.offset, r.data), (1, 7));
+        drop(t.join().unwrap());
+        assert_eq!(log.waiter_count(), 0);
+    });
+}
+
+/// A pending async task is woken by the writer's publish.
+#[test]
+fn exclusive_async_wakes_pending_task() {
+    model(|| {
+        let (mut w, log) = exclusive::<u32>(2, 1);
+        let mut s = log.stream_async(0);
+        let t = thread::spawn(move || {
+            w.write(7).unwrap();
+            w
+        });
+        let r = loom::future::block_on(s.next()).unwrap().unwrap();
+        assert_eq!(r.data, 7);
+        drop(t.join().unwrap());
+        drop(s);
+        assert_eq!(log.waiter_count(), 0);
+    });
+}
+
+/// A write racing `close` from a read handle either lands (then a stream
+/// drains it before ending) or fails `Closed` (then there is nothing to
+/// drain); both are reached, and a stream blocked across the race ends.
+#[test]
+fn exclusive_write_racing_close_lands_or_fails_and_stream_drains() {
+    explore(|seen| {
+        let (mut w, log) = exclusive::<u32>(2, 1);
+        let mut blocked = log.stream(0);
+        let t = thread::spawn(move || {
+            let r = w.write(42);
+            (r, w)
+        });
+        log.close();
+        let first = blocked.next().map(|r| r.unwrap().data);
+        let (r, w) = t.join().unwrap();
+        match r {
+            Ok(0) => {
+                seen.note("landed");
+                assert_eq!(first, Some(42));
+                assert_eq!(blocked.next(), None);
+                assert_eq!(log.read(0).unwrap().data, 42);
+            }
+            Err(Error::Closed) => {
+                seen.note("refused");
+                assert_eq!(first, None);
+                assert_eq!(log.next_offset(), 0);
+            }
+            other => panic!("{other:?}"),
+        }
+        drop(w);
+    })
+    .assert_reached(&["landed", "refused"]);
+}
+
+/// Dropping the writer closes the log and wakes a parked stream, which ends.
+#[test]
+fn exclusive_writer_drop_wakes_parked_reader() {
+    model(|| {
+        let (w, log) = exclusive::<u32>(2, 1);
+        let mut s = log.stream(0);
+        let t = thread::spawn(move || drop(w));
+        assert_eq!(s.next(), None);
+        t.join().unwrap();
+        assert!(log.is_closed());
+    });
+}
+
+/// Segment size 1, no history: the writer writes offsets 0..3, each purging
+/// the one before and reusing its memory (the third write recycles the
+/// first segment), while a reader reads offset 0: the right record,
+/// `FutureOffset` or `OutOfRange`, never another offset's data.
+#[test]
+fn exclusive_purge_racing_read_never_returns_another_offset() {
+    explore(|seen| {
+        let (mut w, log) = exclusive::<u64>(1, 0);
+        let reader = {
+            let log = log.clone();
+            thread::spawn(move || {
+                let r = log.read(0);
+                match &r {
+                    Ok(rec) => assert_eq!((rec.offset, rec.data), (0, 1000)),
+                    Err(e) => assert!(matches!(e, Error::OutOfRange | Error::FutureOffset)),
+                }
+                outcome(&r)
+            })
+        };
+        for o in 0..3 {
+            assert_eq!(w.write(1000 + o).unwrap(), o);
+        }
+        seen.note(reader.join().unwrap());
+        assert_eq!(log.range(), Some((2, 2)));
+        assert_eq!(log.read(2).unwrap().data, 1002);
+    })
+    .assert_reached(&["Future", "Ok", "OutOfRange"]);
+}

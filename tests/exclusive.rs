@@ -12,7 +12,7 @@ fn assert_send_sync<T: Send + Sync>() {}
 #[test]
 fn writer_is_send_and_sync() {
     assert_send_sync::<Writer<u64>>();
-    assert_send_sync::<Writer<bytes::Bytes>>();
+    assert_send_sync::<Writer<Vec<u8>>>();
 }
 
 #[test]

@@ -596,3 +596,46 @@ fn auto_traits_and_debug() {
     assert_eq!(Record::from(r), log.read(3).unwrap());
     assert!(format!("{pinned:?}").starts_with("Pinned { start_offset: 3"));
 }
+
+/// Behind the exclusive `Writer` (which moves the mark with stores and meets
+/// waiting readers on `tail`), a blocking and a polling visitor see every
+/// record, in order, and so does an async one.
+#[test]
+fn visitors_follow_the_exclusive_writer() {
+    const TOTAL: u64 = 30_000;
+    let (mut writer, log) = Log::builder()
+        .segment_size(64)
+        .history_segments(1024)
+        .build_exclusive()
+        .unwrap();
+    let readers: Vec<_> = (0..2)
+        .map(|i| visiting_reader(log.stream(0), i == 0))
+        .collect();
+    #[cfg(feature = "async")]
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    #[cfg(feature = "async")]
+    let task = {
+        let mut s = log.stream_async(0);
+        rt.spawn(async move {
+            let mut seen = Seen::default();
+            while let Ok(n) = s.visit(7, |r| seen.records.push((r.offset, *r.data))).await {
+                assert!(n >= 1);
+            }
+            assert_eq!(s.ended(), Some(&Error::Closed));
+            seen
+        })
+    };
+    for i in 0..TOTAL {
+        assert_eq!(writer.write(i * 3).unwrap(), i);
+    }
+    drop(writer); // closes the log
+    let expected: Vec<u64> = (0..TOTAL).map(|i| i * 3).collect();
+    for r in readers {
+        check(&r.join().unwrap(), &expected, false);
+    }
+    #[cfg(feature = "async")]
+    check(&rt.block_on(task).unwrap(), &expected, false);
+}

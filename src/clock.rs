@@ -19,9 +19,10 @@
 //! waking once per tick is acceptable.
 //!
 //! ² One relaxed load, as quanta's `Clock::recent`. `cargo bench -p
-//! memlog-benches --bench zerocopy -- zc_clock` measured 3.3 ns against 12.1 ns for [`CoarseClock`]
-//! and 30.6 ns for [`SystemClock`] in the same run, on a 2-core machine busy
-//! with other work (which roughly doubles every figure).
+//! memlog-benches --bench zerocopy -- zc_clock` measured 3.3–4.0 ns against
+//! 9.3–12.6 ns for [`CoarseClock`] and 30.6–37.5 ns for [`SystemClock`] in
+//! the same runs (3), on a 2-core machine busy with other work (which
+//! roughly doubles every figure).
 //!
 //! ```
 //! use memlog::clock::{Clock, ManualClock};

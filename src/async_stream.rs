@@ -15,7 +15,7 @@
 
 use crate::log::Wait;
 use crate::wait::Waiter;
-use crate::{Canceller, Error, Lag, Offset, Record, Stream};
+use crate::{Canceller, Error, Lag, Offset, Record, RecordRef, Stream};
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -289,62 +289,172 @@ impl<T: Clone + Send + Sync + 'static> futures_core::FusedStream for AsyncStream
 impl<T: Clone + Send + Sync + 'static> AsyncStream<T> {
     /// `poll_next` without the bookkeeping of `terminated`.
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Record<T>, Error>>> {
-        let this = self;
+        if self.inner.ended().is_some() {
+            self.deregister();
+            return Poll::Ready(None);
+        }
+        match self.poll_with(cx, Stream::step) {
+            Poll::Ready(r) => Poll::Ready(self.item(r)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Runs `op` (a step or a visit) until it returns something other than
+    /// `FutureOffset`, or registers the task's waker and returns `Pending`
+    /// (see the module docs). Leaves the waiters when it returns an error.
+    fn poll_with<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&mut Stream<T>) -> Result<R, Error>,
+    ) -> Poll<Result<R, Error>> {
         loop {
             // As in `Stream::next_until`: nothing is consumed yet.
             crate::reclaim::drain();
-            if this.inner.ended().is_some() {
-                this.deregister();
-                return Poll::Ready(None);
-            }
-            match this.inner.step() {
-                Err(Error::FutureOffset) => {}
-                r => return Poll::Ready(this.item(r)),
-            }
-            let rel = match this.inner.rel() {
-                Ok(rel) => rel,
-                Err(e) => return Poll::Ready(this.item(Err(e))),
-            };
-            let by_stamp = this.inner.by_stamp();
-            let log = &this.inner.log.inner;
-            let cancel = Some(&*this.inner.cancel);
-            let wait = match log.poll_ready(rel, by_stamp, cancel) {
-                Some(w) => w,
-                None => {
-                    let id = log
-                        .waiters
-                        .reregister(this.waiter, Waiter::Task(cx.waker().clone()));
-                    this.waiter = Some(id);
-                    match log.recheck_registered(rel, by_stamp, cancel) {
+            let r = match op(&mut self.inner) {
+                Err(Error::FutureOffset) => match self.inner.rel() {
+                    Ok(rel) => match self.wait(cx, rel) {
                         None => return Poll::Pending,
-                        Some(w) => {
-                            // Not going to sleep: leave no entry that would
-                            // make writers take the lock.
-                            log.waiters.deregister(id);
-                            this.waiter = None;
-                            w
+                        Some(Wait::Ready) => continue,
+                        // The exclusive writer is publishing it, so no
+                        // wake-up may come for this registration: be polled
+                        // again soon instead. The writer is inside a window
+                        // of a few instructions (it may have been
+                        // preempted): give up this thread's turn once
+                        // first, so that on a small machine it can finish.
+                        Some(Wait::Claimed) => {
+                            crate::sync::yield_now();
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
                         }
-                    }
-                }
+                        Some(w) => Err(self.inner.finish(w)),
+                    },
+                    Err(e) => Err(e),
+                },
+                r => r,
             };
-            match wait {
-                Wait::Ready => continue,
-                // The exclusive writer is publishing it, so no wake-up may
-                // come for this registration: be polled again soon instead.
-                // The writer is inside a window of a few instructions (it
-                // may have been preempted): give up this thread's turn once
-                // first, so that on a small machine it can finish.
-                Wait::Claimed => {
-                    crate::sync::yield_now();
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
-                w => {
-                    let e = this.inner.finish(w);
-                    return Poll::Ready(this.item(Err(e)));
-                }
+            if r.is_err() {
+                self.deregister();
             }
+            return Poll::Ready(r);
         }
+    }
+
+    /// Whether relative offset `rel` is ready, or why it never will be;
+    /// `None` once the task's waker is registered to be woken when that
+    /// changes.
+    fn wait(&mut self, cx: &mut Context<'_>, rel: u64) -> Option<Wait> {
+        let by_stamp = self.inner.by_stamp();
+        let log = &self.inner.log.inner;
+        let cancel = Some(&*self.inner.cancel);
+        if let Some(w) = log.poll_ready(rel, by_stamp, cancel) {
+            return Some(w);
+        }
+        let id = log
+            .waiters
+            .reregister(self.waiter, Waiter::Task(cx.waker().clone()));
+        self.waiter = Some(id);
+        let w = log.recheck_registered(rel, by_stamp, cancel)?;
+        // Not going to sleep: leave no entry that would make writers take
+        // the lock.
+        log.waiters.deregister(id);
+        self.waiter = None;
+        Some(w)
+    }
+
+    /// Polls for a zero-copy visit: as [`Stream::visit`], but instead of
+    /// blocking the thread it returns `Pending` and the write that publishes
+    /// the next record wakes the task. For a custom future or a manual
+    /// `poll`; in async code, [`visit`](AsyncStream::visit) awaits it.
+    ///
+    /// `Ready(Ok(n))` after visiting `n >= 1` records (or `max == 0`:
+    /// `Ready(Ok(0))` at once); `Ready(Err(e))` as [`Stream::visit`]
+    /// (`Closed` when closed and drained). A `Pending` poll visited nothing.
+    ///
+    /// ```
+    /// use memlog::Error;
+    /// use std::task::{Context, Poll, Waker};
+    ///
+    /// let log = memlog::Log::new();
+    /// let mut stream = log.stream_async(0);
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// let mut got = Vec::new();
+    /// assert!(stream.poll_visit(&mut cx, 8, |r| got.push(*r.data)).is_pending());
+    /// log.write_batch([1, 2])?;
+    /// assert_eq!(stream.poll_visit(&mut cx, 8, |r| got.push(*r.data)), Poll::Ready(Ok(2)));
+    /// assert_eq!(got, [1, 2]);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn poll_visit(
+        &mut self,
+        cx: &mut Context<'_>,
+        max: usize,
+        mut f: impl FnMut(RecordRef<'_, T>),
+    ) -> Poll<Result<usize, Error>> {
+        self.poll_with(cx, |s| s.visit_step(max, &mut f))
+    }
+
+    /// Waits (suspending the task) until a record is ready, then calls `f`
+    /// with every ready record, up to `max`, by reference and in order; as
+    /// [`Stream::visit`], whose docs say which records, what a panicking
+    /// closure leaves, and what the closure's pin costs.
+    ///
+    /// Cancel safe: a future dropped before it completes visited nothing.
+    ///
+    /// # Errors
+    /// As [`Stream::visit`].
+    ///
+    /// ```
+    /// use memlog::Error;
+    ///
+    /// let log = memlog::Log::new();
+    /// let mut stream = log.stream_async(0);
+    /// let writer = log.clone();
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let sum = rt.block_on(async move {
+    ///     std::thread::spawn(move || {
+    ///         writer.write_batch(1..=10u64).unwrap();
+    ///         writer.close();
+    ///     });
+    ///     let mut sum = 0;
+    ///     while stream.visit(4, |r| sum += *r.data).await.is_ok() {}
+    ///     assert_eq!(stream.ended(), Some(&Error::Closed));
+    ///     sum
+    /// });
+    /// assert_eq!(sum, 55);
+    /// ```
+    pub async fn visit(
+        &mut self,
+        max: usize,
+        mut f: impl FnMut(RecordRef<'_, T>),
+    ) -> Result<usize, Error> {
+        std::future::poll_fn(|cx| self.poll_visit(cx, max, &mut f)).await
+    }
+
+    /// As [`Stream::try_visit`]: visits the records already written, up to
+    /// `max`, without waiting.
+    ///
+    /// # Errors
+    /// As [`Stream::try_visit`].
+    ///
+    /// ```
+    /// let log = memlog::Log::new();
+    /// log.write_batch(["a", "b"])?;
+    /// let mut stream = log.stream_async(0);
+    /// let mut got = String::new();
+    /// assert_eq!(stream.try_visit(10, |r| got.push_str(r.data))?, 2);
+    /// assert_eq!(got, "ab");
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    pub fn try_visit(
+        &mut self,
+        max: usize,
+        f: impl FnMut(RecordRef<'_, T>),
+    ) -> Result<usize, Error> {
+        let r = self.inner.try_visit(max, f);
+        if self.inner.ended().is_some() {
+            self.deregister();
+        }
+        r
     }
 }
 

@@ -18,7 +18,10 @@
 //!   `Arc` for large shared data);
 //! - a reader that falls further behind than the retained history gets
 //!   [`Error::OutOfRange`], explicitly, instead of silently skipping records;
-//! - `T: Clone`, since readers get copies (cheap for `Bytes`, `Arc`, numbers).
+//! - `T: Clone`, since readers get copies (cheap for `Bytes`, `Arc`, numbers),
+//!   unless they read by reference: [`Stream::visit`] lends a stream's
+//!   records to a closure, and [`Log::pin`] gives a [`Pinned`] reader that
+//!   reads many offsets by reference under one epoch pin.
 //!
 //! # Semantics
 //! - **Offsets** start at the configured start offset (default 0) and are
@@ -52,6 +55,11 @@
 //! - **`Clone`** when a reader copies a record out. A panicking clone ends
 //!   that read; a stream's read-ahead stops before a record whose clone
 //!   panics, and the read of that record itself panics.
+//! - **A visitor** ([`Stream::visit`] and its kin) runs inside the read,
+//!   under an epoch pin, with the records lent by reference: a slow one
+//!   delays the freeing of purged segments (memory), never writers; one
+//!   that panics leaves the stream consistent, and the record it panicked
+//!   on is visited again by the next call. It may write to the log.
 //! - **`Waker::wake`** (and a waker's drop): after the writer has carried the
 //!   high-water mark over every offset it is responsible for, outside the
 //!   lock. A panicking waker does not keep the other waiters asleep; its panic
@@ -206,6 +214,7 @@ mod stream;
 mod sync;
 mod wait;
 mod writer;
+mod zero_copy;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
@@ -270,3 +279,4 @@ pub use handle::{Log, Offset, Record};
 pub use resume::{Lag, StartAt};
 pub use stream::{Canceller, Stream};
 pub use writer::Writer;
+pub use zero_copy::{Pinned, RecordRef};

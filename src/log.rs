@@ -35,8 +35,9 @@ use crate::slot::{Entry, Slot};
 use crate::sync::{current, park, park_timeout, AtomicBool, AtomicU64, Backoff, Ordering};
 use crate::sync::{yield_now, Arc};
 use crate::wait::{Waiter, Waiters};
-use crate::{Error, Record};
+use crate::{Error, Record, RecordRef};
 use crossbeam_utils::CachePadded;
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::time::{Instant, SystemTime};
 
@@ -677,6 +678,99 @@ impl<T: Send + Sync + 'static> Inner<T> {
             }
         }
         Ok((at - rel) as usize)
+    }
+
+    // ------------------------------------------------------ zero-copy reading
+
+    /// Pins for a [`Pinned`](crate::Pinned) reader. What the pin collects
+    /// waits for the thread's next drain (reclaim.rs).
+    pub(crate) fn pin(&self) -> Guard<'_> {
+        self.reclaimer.pin()
+    }
+
+    /// Calls `f` with up to `max` consecutive records from `rel`, by
+    /// reference and in order, each judged ready exactly as `read_run` judges
+    /// it (below `hw`, then, if `by_stamp`, by its own stamp), and so ending
+    /// where `read_run` would: at the first record not ready, or at a
+    /// segment purged meanwhile.
+    ///
+    /// It pins once per segment rather than once per call, so a long visit
+    /// holds back the reclamation of purged segments (memory) only for as
+    /// long as `f` takes over one segment. `f` runs under the pin: if it
+    /// panics, the panic unwinds out of here, unpinning, and the records
+    /// before it were visited.
+    ///
+    /// Returns how many were visited; `FutureOffset` if none is readable yet,
+    /// `OutOfRange` if `rel`'s segment was purged.
+    pub(crate) fn visit_run(
+        &self,
+        rel: u64,
+        hw: u64,
+        by_stamp: bool,
+        max: usize,
+        mut f: impl FnMut(RecordRef<'_, T>),
+    ) -> Result<usize, Error> {
+        let end = rel.saturating_add(max as u64);
+        let mut at = rel;
+        'segments: while at < end {
+            let guard = self.reclaimer.pin();
+            let (k, i) = self.split(at);
+            let seg = match self.segment_state(k, &guard) {
+                Installed::Current(seg) => seg,
+                Installed::NotYet => break,
+                Installed::Purged if at == rel => return Err(Error::OutOfRange),
+                // A later segment was purged while we visited: stop at the gap.
+                Installed::Purged => break,
+            };
+            for slot in &seg.slots[i as usize..] {
+                if at == end || (at >= hw && !(by_stamp && slot.is_published(at))) {
+                    break 'segments;
+                }
+                // SAFETY: published (below the mark, or stamp acquired just
+                // above), in the segment `guard` pins until `f` returns.
+                unsafe { slot.read(|e| f(self.record_ref(at, e))) };
+                at += 1;
+            }
+        }
+        if at == rel {
+            return Err(Error::FutureOffset);
+        }
+        Ok((at - rel) as usize)
+    }
+
+    /// The record at `rel` by reference, for as long as `guard` pins it,
+    /// judged as `Log::read` judges it: `FutureOffset` at or above the mark,
+    /// `OutOfRange` if its segment is no longer installed (the index check
+    /// of `segment_for_read`: never another offset's record). `hw` holds a
+    /// mark loaded earlier (every offset below it is published: the mark
+    /// only grows), so a read below it loads nothing the writers write.
+    pub(crate) fn get_pinned<'g>(
+        &self,
+        rel: u64,
+        hw: &Cell<u64>,
+        guard: &'g Guard<'_>,
+    ) -> Result<RecordRef<'g, T>, Error> {
+        if rel >= hw.get() {
+            hw.set(self.high_water());
+            if rel >= hw.get() {
+                return Err(Error::FutureOffset);
+            }
+        }
+        let (k, i) = self.split(rel);
+        let seg = self.segment_for_read(k, guard).ok_or(Error::OutOfRange)?;
+        // SAFETY: below a mark loaded with Acquire, in the segment `guard`
+        // pins for all of `'g`.
+        let e = unsafe { seg.slots[i as usize].get() };
+        Ok(self.record_ref(rel, e))
+    }
+
+    #[inline]
+    fn record_ref<'e>(&self, rel: u64, e: &'e Entry<T>) -> RecordRef<'e, T> {
+        RecordRef {
+            offset: self.cfg.start + rel,
+            created: e.created,
+            data: &e.data,
+        }
     }
 
     // ---------------------------------------------------------------- waiting

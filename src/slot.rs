@@ -71,6 +71,23 @@ impl<T> Slot<T> {
         self.cell.with(|p| unsafe { f((*p).assume_init_ref()) })
     }
 
+    /// The published record, borrowed for as long as the slot is: for a
+    /// reader that hands it out by reference under its pin (`Pinned`).
+    ///
+    /// # Safety
+    /// As for [`read`](Slot::read), for as long as the borrow of `self`
+    /// lasts: a record is published here, and the segment can not be
+    /// reclaimed before the borrow ends (the caller's pin lasts as long).
+    #[inline]
+    pub(crate) unsafe fn get(&self) -> &Entry<T> {
+        // Under loom only this access is checked, not the borrow's uses.
+        let entry = self.cell.with(|p| p.cast::<Entry<T>>());
+        // SAFETY: published means initialised; no writer touches the cell
+        // again, nor is it dropped, until the segment is reclaimed, which
+        // the caller's pin rules out while `self` is borrowed.
+        unsafe { &*entry }
+    }
+
     /// Drops the entry for `rel` if it is published here.
     ///
     /// # Safety

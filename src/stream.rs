@@ -2,7 +2,7 @@
 
 use crate::log::{Inner, Wait};
 use crate::sync::{AtomicBool, Ordering};
-use crate::{Error, Lag, Log, Offset, Record};
+use crate::{Error, Lag, Log, Offset, Record, RecordRef};
 use std::collections::VecDeque;
 use std::fmt;
 use std::iter::FusedIterator;
@@ -301,22 +301,16 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn try_recv(&mut self) -> Result<Record<T>, Error> {
-        crate::reclaim::drain();
-        match self.step() {
-            Err(Error::FutureOffset) => {
-                let rel = self.rel()?;
-                match self
-                    .log
-                    .inner
-                    .poll_ready(rel, self.contiguous, Some(&self.cancel))
-                {
-                    Some(Wait::Ready) => self.try_recv(),
-                    Some(w) => Err(self.finish(w)),
-                    None => Err(Error::FutureOffset),
-                }
-            }
-            r => r,
-        }
+        self.attempt(Self::step)
+    }
+
+    /// Runs `op` (a step or a visit) once without waiting; on
+    /// `FutureOffset`, asks the wait's own readiness check whether the
+    /// stream has ended (closed, cancelled) or a record came meanwhile.
+    fn attempt<R>(&mut self, op: impl FnMut(&mut Self) -> Result<R, Error>) -> Result<R, Error> {
+        self.drive(op, |log, rel, by_stamp, cancel| {
+            log.poll_ready(rel, by_stamp, Some(cancel))
+        })
     }
 
     /// The next record, waiting at most `d` for it (blocking the thread).
@@ -343,23 +337,46 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
 
     /// Waits for the next record until `deadline` (for ever if `None`).
     fn next_until(&mut self, deadline: Option<Instant>) -> Result<Record<T>, Error> {
+        self.wait_until(deadline, Self::step)
+    }
+
+    /// Runs `op` (a step or a visit) until it returns something other than
+    /// `FutureOffset`, waiting (spin, then park) between tries, until
+    /// `deadline` (for ever if `None`).
+    fn wait_until<R>(
+        &mut self,
+        deadline: Option<Instant>,
+        op: impl FnMut(&mut Self) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.drive(op, |log, rel, by_stamp, cancel| {
+            Some(log.wait_for(rel, by_stamp, Some(cancel), deadline))
+        })
+    }
+
+    /// Runs `op` until it returns something other than `FutureOffset`;
+    /// after each `FutureOffset`, `wait` says whether the stream's next
+    /// offset became ready (`Ready`: run `op` again), why it never will
+    /// (an ending, or `TimedOut`), or, as `None`, not yet.
+    fn drive<R>(
+        &mut self,
+        mut op: impl FnMut(&mut Self) -> Result<R, Error>,
+        mut wait: impl FnMut(&Inner<T>, u64, bool, &AtomicBool) -> Option<Wait>,
+    ) -> Result<R, Error> {
         loop {
             // Nothing is consumed yet: purged records this thread collected
             // may be dropped (and panic) here (reclaim.rs).
             crate::reclaim::drain();
-            match self.step() {
+            match op(self) {
                 Err(Error::FutureOffset) => {}
                 r => return r,
             }
             let rel = self.rel()?;
-            match self
-                .log
-                .inner
-                .wait_for(rel, self.contiguous, Some(&self.cancel), deadline)
-            {
-                Wait::Ready => continue,
-                Wait::TimedOut => return Err(Error::Timeout),
-                w => return Err(self.finish(w)),
+            match wait(&self.log.inner, rel, self.contiguous, &self.cancel) {
+                Some(Wait::Ready) => {}
+                // Claimed: the exclusive writer is publishing it, not yet.
+                None | Some(Wait::Claimed) => return Err(Error::FutureOffset),
+                Some(Wait::TimedOut) => return Err(Error::Timeout),
+                Some(w) => return Err(self.finish(w)),
             }
         }
     }
@@ -471,6 +488,207 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     #[must_use]
     pub fn ended(&self) -> Option<&Error> {
         self.end.as_ref()
+    }
+}
+
+/// Zero-copy reading: the records the iterator would yield, lent by
+/// reference to a closure instead of cloned.
+impl<T: Clone + Send + Sync + 'static> Stream<T> {
+    /// Waits (spin, then park, as `next()` does) until a record is ready,
+    /// then calls `f` with every ready record, up to `max`, by reference and
+    /// in order, and returns how many it visited (at least 1, unless `max`
+    /// is 0: then `Ok(0)` at once). The zero-copy counterpart of the
+    /// iterator: no clone of `T`, no read-ahead copy, one epoch pin per
+    /// segment visited.
+    ///
+    /// The records visited are exactly those the iterator would yield, in
+    /// the same order, with no gap: a record is ready when the iterator
+    /// would read it, and the visit stops where the iterator's read would
+    /// (at the first record not ready, or at one purged meanwhile). The
+    /// two can be mixed on one stream: records the iterator has read ahead
+    /// are visited first (from its copies), then the log's. Cancellation is
+    /// checked at the start of each call.
+    ///
+    /// # The closure
+    /// - It runs under an epoch pin: a slow closure **delays the reclamation
+    ///   of purged segments (memory), never writers** (see
+    ///   [`Pinned`](crate::Pinned#what-a-pin-costs-and-who-pays)). It
+    ///   should not block.
+    /// - It may call into the log (write to it, read it).
+    /// - If it panics, the panic reaches the caller and the stream stays
+    ///   usable: [`next_offset`](Stream::next_offset) counts only the
+    ///   records whose visit returned, so **the record it panicked on is
+    ///   visited (or yielded) again** by the next call.
+    ///
+    /// # Errors
+    /// Where the iterator would yield an error instead of a record:
+    /// [`Error::Lagged`] (the stream goes on), [`Error::OutOfRange`],
+    /// [`Error::Cancelled`], and [`Error::Closed`] where the iterator ends
+    /// (closed and drained). A call that visited records before reaching
+    /// one of these returns their count; the next call returns the error.
+    /// After the stream ended, every call returns the error that ended it.
+    ///
+    /// ```
+    /// use memlog::{Error, Log};
+    ///
+    /// let log: Log<String> = Log::new();
+    /// let mut stream = log.stream(0);
+    /// let writer = log.clone();
+    /// std::thread::spawn(move || {
+    ///     for i in 0..100 {
+    ///         writer.write(format!("event {i}")).unwrap();
+    ///     }
+    ///     writer.close();
+    /// });
+    /// let mut total_len = 0;
+    /// loop {
+    ///     match stream.visit(64, |r| total_len += r.data.len()) {
+    ///         Ok(n) => assert!((1..=64).contains(&n)),
+    ///         Err(Error::Closed) => break, // drained
+    ///         Err(e) => return Err(e),
+    ///     }
+    /// }
+    /// assert_eq!(stream.next_offset(), 100);
+    /// assert_eq!(total_len, (0..100).map(|i| format!("event {i}").len()).sum());
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn visit(
+        &mut self,
+        max: usize,
+        mut f: impl FnMut(RecordRef<'_, T>),
+    ) -> Result<usize, Error> {
+        self.wait_until(None, |s| s.visit_step(max, &mut f))
+    }
+
+    /// As [`visit`](Stream::visit), waiting at most `d` for a record.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] if none came in time (the stream stays usable);
+    /// otherwise as [`visit`](Stream::visit).
+    ///
+    /// ```
+    /// use memlog::Error;
+    /// use std::time::Duration;
+    ///
+    /// let log = memlog::Log::new();
+    /// let mut stream = log.stream(0);
+    /// let mut seen = Vec::new();
+    /// let wait = Duration::from_millis(1);
+    /// assert_eq!(stream.visit_timeout(10, wait, |r| seen.push(*r.data)), Err(Error::Timeout));
+    /// log.write_batch([1, 2])?;
+    /// assert_eq!(stream.visit_timeout(10, wait, |r| seen.push(*r.data)), Ok(2));
+    /// assert_eq!(seen, [1, 2]);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn visit_timeout(
+        &mut self,
+        max: usize,
+        d: Duration,
+        mut f: impl FnMut(RecordRef<'_, T>),
+    ) -> Result<usize, Error> {
+        let deadline = Instant::now().checked_add(d);
+        self.wait_until(deadline, |s| s.visit_step(max, &mut f))
+    }
+
+    /// As [`visit`](Stream::visit), without waiting: visits the records
+    /// already written, up to `max`.
+    ///
+    /// # Errors
+    /// [`Error::FutureOffset`] when no record is ready (the stream stays
+    /// usable); otherwise as [`visit`](Stream::visit).
+    ///
+    /// ```
+    /// use memlog::Error;
+    ///
+    /// let log = memlog::Log::new();
+    /// let mut stream = log.stream(0);
+    /// let mut sum = 0;
+    /// assert_eq!(stream.try_visit(10, |r| sum += r.data), Err(Error::FutureOffset));
+    /// log.write_batch([1, 2, 3])?;
+    /// assert_eq!(stream.try_visit(2, |r| sum += r.data), Ok(2)); // at most `max`
+    /// assert_eq!(stream.try_visit(10, |r| sum += r.data), Ok(1));
+    /// assert_eq!(sum, 6);
+    /// log.close();
+    /// assert_eq!(stream.try_visit(10, |r| sum += r.data), Err(Error::Closed));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn try_visit(
+        &mut self,
+        max: usize,
+        mut f: impl FnMut(RecordRef<'_, T>),
+    ) -> Result<usize, Error> {
+        self.attempt(|s| s.visit_step(max, &mut f))
+    }
+
+    /// One attempt of a visit, as `step` is one of the iterator: visits the
+    /// records read ahead, then those ready in the log (judged as `step`
+    /// judges them), up to `max` (at least 1, or 0 for a `max` of 0 at
+    /// once); `FutureOffset`, `Lagged` or the ending error if it visited
+    /// none. `pos` moves once per visit that
+    /// returned.
+    pub(crate) fn visit_step(
+        &mut self,
+        max: usize,
+        f: &mut impl FnMut(RecordRef<'_, T>),
+    ) -> Result<usize, Error> {
+        if max == 0 {
+            return Ok(0);
+        }
+        if let Some(e) = &self.end {
+            return Err(e.clone());
+        }
+        if self.cancel.load(Ordering::Acquire) {
+            return Err(self.finish(Wait::Cancelled));
+        }
+        let mut n = 0;
+        while n < max {
+            let Some(r) = self.ahead.front() else { break };
+            f(RecordRef {
+                offset: r.offset,
+                created: r.created,
+                data: &r.data,
+            });
+            self.ahead.pop_front();
+            self.pos += 1;
+            n += 1;
+        }
+        if n == max {
+            return Ok(n);
+        }
+        let Ok(rel) = self.log.rel(self.pos) else {
+            return if n > 0 {
+                Ok(n)
+            } else {
+                Err(self.fell_behind())
+            };
+        };
+        if !self.contiguous && rel >= self.cached_hw {
+            // As in `step`: only the mark says that nothing before is missing.
+            self.cached_hw = self.log.inner.high_water();
+        }
+        let by_stamp = self.contiguous;
+        let Stream {
+            log,
+            pos,
+            contiguous,
+            cached_hw,
+            ..
+        } = self;
+        let visited = log
+            .inner
+            .visit_run(rel, *cached_hw, by_stamp, max - n, |r| {
+                f(r);
+                *pos += 1;
+                *contiguous = true;
+            });
+        match visited {
+            Ok(k) => Ok(n + k),
+            // The ending (or the wait) is the next call's.
+            Err(_) if n > 0 => Ok(n),
+            Err(Error::FutureOffset) => Err(Error::FutureOffset),
+            Err(Error::OutOfRange) => Err(self.fell_behind()),
+            Err(e) => Err(self.end_with(e)),
+        }
     }
 }
 

@@ -26,6 +26,12 @@ enum Op {
     /// flag sets `Lag::Skip`.
     NewStream(Start, bool),
     TryNext(usize),
+    /// `try_visit(max)`.
+    TryVisit(usize, usize),
+    /// Blocking `visit(max)`, when the model says it would not wait.
+    VisitIfReady(usize, usize),
+    /// Reads through a pin: `Pinned::get` and `Pinned::read`.
+    PinnedRead(Pos),
     NextIfReady(usize),
     NextTimeoutZero(usize),
     Cancel(usize),
@@ -79,12 +85,19 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::NextOffset),
         2 => (start(), any::<bool>()).prop_map(|(p, skip)| Op::NewStream(p, skip)),
         5 => (0usize..4).prop_map(Op::TryNext),
+        3 => (0usize..4, visit_max()).prop_map(|(i, m)| Op::TryVisit(i, m)),
+        2 => (0usize..4, visit_max()).prop_map(|(i, m)| Op::VisitIfReady(i, m)),
+        2 => pos().prop_map(Op::PinnedRead),
         3 => (0usize..4).prop_map(Op::NextIfReady),
         1 => (0usize..4).prop_map(Op::NextTimeoutZero),
         1 => (0usize..4).prop_map(Op::Cancel),
         1 => (1u64..100).prop_map(Op::AdvanceClock),
         1 => Just(Op::Close),
     ]
+}
+
+fn visit_max() -> impl Strategy<Value = usize> {
+    prop_oneof![Just(0usize), 1usize..40, Just(usize::MAX)]
 }
 
 fn start_offset() -> impl Strategy<Value = u64> {
@@ -117,6 +130,24 @@ struct ModelStream {
     /// from `pos` on, up to `READ_AHEAD`, and yields them even if they are
     /// purged before it gets to them.
     ahead: std::collections::VecDeque<Record<Vec<u8>>>,
+}
+
+/// What the model's log holds at a stream's position.
+enum Fetch {
+    /// Readable, at this relative offset.
+    Ready(u64),
+    /// Purged, or below the start offset.
+    Behind,
+    /// Not written yet.
+    Future,
+    /// Not written, and the log is closed.
+    Closed,
+}
+
+/// Ends `s` with `e`.
+fn end(s: &mut ModelStream, e: Error) -> Error {
+    s.end = Some(e.clone());
+    e
 }
 
 /// What a stream reads ahead at most (`memlog`'s `Stream` docs).
@@ -220,46 +251,88 @@ impl Model {
     fn earliest(&self) -> u64 {
         self.start + self.first()
     }
+    /// What the log holds for a stream at `pos` now.
+    fn fetch(&self, pos: u64) -> Fetch {
+        let Some(rel) = pos.checked_sub(self.start) else {
+            return Fetch::Behind;
+        };
+        if rel >= self.n() {
+            if self.closed && rel >= self.closed_at {
+                return Fetch::Closed;
+            }
+            return Fetch::Future;
+        }
+        if rel < self.first() {
+            return Fetch::Behind;
+        }
+        Fetch::Ready(rel)
+    }
+    /// `s` fell behind: it ends with `OutOfRange`, or with `Lag::Skip`
+    /// moves to the earliest retained offset and says how far.
+    fn behind(&self, s: &mut ModelStream) -> Error {
+        if !s.skip {
+            return end(s, Error::OutOfRange);
+        }
+        let to = self.earliest();
+        assert!(to > s.pos, "the model skips forward");
+        let skipped = to - s.pos;
+        s.pos = to;
+        Error::Lagged { skipped }
+    }
     /// `try_recv`.
     fn step(&self, s: &mut ModelStream) -> Result<Record<Vec<u8>>, Error> {
         if let Some(e) = &s.end {
             return Err(e.clone());
         }
-        let end = |s: &mut ModelStream, e: Error| {
-            s.end = Some(e.clone());
-            Err(e)
-        };
         if s.cancelled {
-            return end(s, Error::Cancelled);
+            return Err(end(s, Error::Cancelled));
         }
-        let behind = |s: &mut ModelStream| {
-            if !s.skip {
-                return end(s, Error::OutOfRange);
-            }
-            let to = self.earliest();
-            assert!(to > s.pos, "the model skips forward");
-            let skipped = to - s.pos;
-            s.pos = to;
-            Err(Error::Lagged { skipped })
-        };
         if s.ahead.is_empty() {
-            let Some(rel) = s.pos.checked_sub(self.start) else {
-                return behind(s);
-            };
-            if rel >= self.n() {
-                if self.closed && rel >= self.closed_at {
-                    return end(s, Error::Closed);
+            match self.fetch(s.pos) {
+                Fetch::Ready(rel) => {
+                    let to = self.n().min(rel + READ_AHEAD);
+                    s.ahead.extend((rel..to).map(|r| self.record(r)));
                 }
-                return Err(Error::FutureOffset);
+                Fetch::Behind => return Err(self.behind(s)),
+                Fetch::Future => return Err(Error::FutureOffset),
+                Fetch::Closed => return Err(end(s, Error::Closed)),
             }
-            if rel < self.first() {
-                return behind(s);
-            }
-            let to = self.n().min(rel + READ_AHEAD);
-            s.ahead.extend((rel..to).map(|r| self.record(r)));
         }
         s.pos += 1;
         Ok(s.ahead.pop_front().expect("filled above"))
+    }
+    /// `try_visit`: the records read ahead first, then those in the log now
+    /// (it reads nothing ahead), up to `max`; an ending or a lag only when
+    /// it visited nothing.
+    fn visit(&self, s: &mut ModelStream, max: usize) -> Result<Vec<Record<Vec<u8>>>, Error> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        if let Some(e) = &s.end {
+            return Err(e.clone());
+        }
+        if s.cancelled {
+            return Err(end(s, Error::Cancelled));
+        }
+        let mut out = Vec::new();
+        while out.len() < max {
+            let Some(r) = s.ahead.pop_front() else { break };
+            s.pos += 1;
+            out.push(r);
+        }
+        while out.len() < max {
+            match self.fetch(s.pos) {
+                Fetch::Ready(rel) => {
+                    out.push(self.record(rel));
+                    s.pos += 1;
+                }
+                _ if !out.is_empty() => break,
+                Fetch::Behind => return Err(self.behind(s)),
+                Fetch::Future => return Err(Error::FutureOffset),
+                Fetch::Closed => return Err(end(s, Error::Closed)),
+            }
+        }
+        Ok(out)
     }
     /// Whether a blocking `next()` would return at once.
     fn ready(&self, s: &ModelStream) -> bool {
@@ -363,6 +436,31 @@ fn run(start: u64, seg: usize, hist: usize, ops: Vec<Op>) -> Result<(), TestCase
                     prop_assert_eq!(s.ended(), ms.end.as_ref(), "{}", ctx);
                 }
             }
+            Op::TryVisit(i, max) => {
+                if let Some((s, ms)) = streams.get_mut(i) {
+                    let mut got = Vec::new();
+                    let r = s.try_visit(max, |r| got.push(r.to_owned()));
+                    prop_assert_eq!(r.map(|_| got), m.visit(ms, max), "{}", ctx);
+                    prop_assert_eq!(s.next_offset(), ms.pos, "{}", ctx);
+                    prop_assert_eq!(s.ended(), ms.end.as_ref(), "{}", ctx);
+                }
+            }
+            Op::VisitIfReady(i, max) => {
+                if let Some((s, ms)) = streams.get_mut(i) {
+                    if m.ready(ms) {
+                        let mut got = Vec::new();
+                        let r = s.visit(max, |r| got.push(r.to_owned()));
+                        prop_assert_eq!(r.map(|_| got), m.visit(ms, max), "{}", ctx);
+                        prop_assert_eq!(s.next_offset(), ms.pos, "{}", ctx);
+                    }
+                }
+            }
+            Op::PinnedRead(p) => {
+                let o = m.abs(p);
+                let pinned = log.pin();
+                prop_assert_eq!(pinned.get(o).map(|r| r.to_owned()), m.read(o), "{}", ctx);
+                prop_assert_eq!(pinned.read(o), m.read(o), "{}", ctx);
+            }
             Op::NextIfReady(i) => {
                 if let Some((s, ms)) = streams.get_mut(i) {
                     if m.ready(ms) {
@@ -409,9 +507,12 @@ fn run(start: u64, seg: usize, hist: usize, ops: Vec<Op>) -> Result<(), TestCase
     }
     // Final sweep: every offset around the log reads as the model says.
     let lo = start.saturating_sub(2);
+    let pinned = log.pin();
     for o in lo..start + m.n() + 2 {
         prop_assert_eq!(log.read(o), m.read(o), "final read {}", o);
+        prop_assert_eq!(pinned.read(o), m.read(o), "final pinned read {}", o);
     }
+    drop(pinned);
     prop_assert_eq!(log.range(), m.range());
     Ok(())
 }

@@ -1,0 +1,358 @@
+//! Zero-copy reading and the ticking clock, each against what it replaces
+//! and the nearest peer, in the same run.
+//!
+//! Groups:
+//! - `zc_stream_1w1r`: 1 writer → 1 reader, 1 M records, every record
+//!   checked: memlog's `Stream` iterator (clones into a read-ahead deque),
+//!   `Stream::visit` (by reference), both behind `Log::write`; `visit`
+//!   behind the exclusive `Writer` (default clock, then `TickingClock`);
+//!   and the disruptor's single producer with one handler (by reference,
+//!   busy-spinning).
+//! - `zc_read_1t`: one thread reading retained offsets: `Log::read`,
+//!   `Pinned::get` (by reference) and `Pinned::read` (clone) under one pin,
+//!   and the lock-based log.
+//! - `zc_clock`: a timestamp from each clock, and a 1-thread `write` with
+//!   the default clock against the ticking clock (`Log::write`, and the
+//!   exclusive `Writer`), with the lock-based log paying the same clocks.
+
+#[allow(dead_code)]
+mod support;
+
+use bytes::Bytes;
+use criterion::{
+    black_box, criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+};
+use disruptor::{BusySpinWithSpinLoopHint, Producer};
+use memlog::clock::{Clock, CoarseClock, SystemClock, TickingClock};
+use memlog::{Log, RecordRef, Stream, Writer};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+use support::locklog::LockLog;
+use support::{Checker, Payload, PAYLOAD};
+
+const N: u64 = 1_000_000;
+const RING: usize = 1 << 16;
+
+/// A reader's per-record check for each payload type.
+trait Checked: Payload {
+    fn ok(&self, c: &mut Checker) -> bool;
+}
+
+impl Checked for u64 {
+    #[inline]
+    fn ok(&self, c: &mut Checker) -> bool {
+        c.check(*self)
+    }
+}
+
+impl Checked for Bytes {
+    #[inline]
+    fn ok(&self, _: &mut Checker) -> bool {
+        self.as_ref() == PAYLOAD
+    }
+}
+
+// ------------------------------------------------------------ streaming
+
+fn stream_log<T: Payload>() -> Log<T> {
+    // 17 segments of 2^16 retain more than 1 M records past any start.
+    Log::builder()
+        .segment_size(RING)
+        .history_segments(16)
+        .build()
+        .unwrap()
+}
+
+/// Writes `N` records with `write` on this thread, from offset `base`,
+/// while `read` follows on another.
+fn one_to_one(
+    base: u64,
+    mut write: impl FnMut(u64),
+    read: impl FnOnce(u64) + Send + 'static,
+) -> Duration {
+    let start = Instant::now();
+    let reader = thread::spawn(move || read(base));
+    for i in 0..N {
+        write(i);
+    }
+    reader.join().unwrap();
+    start.elapsed()
+}
+
+/// Every record, by the iterator (clones).
+fn read_by_iterator<T: Checked>(stream: Stream<T>) -> impl FnOnce(u64) + Send + 'static {
+    move |base| {
+        let mut c = Checker::new(1);
+        for (k, r) in stream.take(N as usize).enumerate() {
+            let r = r.unwrap();
+            assert!(r.offset == base + k as u64 && r.data.ok(&mut c));
+        }
+    }
+}
+
+/// Every record, by `visit` (by reference).
+fn read_by_visit<T: Checked>(mut stream: Stream<T>) -> impl FnOnce(u64) + Send + 'static {
+    move |base| {
+        let mut c = Checker::new(1);
+        let mut next = base;
+        while next < base + N {
+            let left = (base + N - next) as usize;
+            stream
+                .visit(left.min(4096), |r: RecordRef<'_, T>| {
+                    assert!(r.offset == next && r.data.ok(&mut c));
+                    next += 1;
+                })
+                .unwrap();
+        }
+    }
+}
+
+fn by_iterator<T: Checked>(log: &Log<T>) -> Duration {
+    let base = log.next_offset();
+    let read = read_by_iterator(log.stream(base));
+    one_to_one(
+        base,
+        |i| {
+            log.write(T::make(i)).unwrap();
+        },
+        read,
+    )
+}
+
+fn by_visit<T: Checked>(log: &Log<T>) -> Duration {
+    let base = log.next_offset();
+    let read = read_by_visit(log.stream(base));
+    one_to_one(
+        base,
+        |i| {
+            log.write(T::make(i)).unwrap();
+        },
+        read,
+    )
+}
+
+/// The exclusive `Writer` and `visit`: the fastest memlog pair for 1 → 1.
+fn by_writer_and_visit<T: Checked>(w: &mut Writer<T>) -> Duration {
+    let base = w.next_offset();
+    let read = read_by_visit(w.log().stream(base));
+    one_to_one(
+        base,
+        |i| {
+            w.write(T::make(i)).unwrap();
+        },
+        read,
+    )
+}
+
+#[derive(Default)]
+struct Ev {
+    v: u64,
+}
+
+fn by_disruptor() -> Duration {
+    let seen = Arc::new(AtomicU64::new(0));
+    let bad = Arc::new(AtomicBool::new(false));
+    let (s, b) = (Arc::clone(&seen), Arc::clone(&bad));
+    let mut c = Checker::new(1);
+    let handler = move |e: &Ev, _, end_of_batch: bool| {
+        if !c.check(e.v) {
+            b.store(true, Ordering::Relaxed);
+        }
+        if end_of_batch {
+            s.store(c.seen(), Ordering::Relaxed);
+        }
+    };
+    let start = Instant::now();
+    let mut p = disruptor::build_single_producer(RING, Ev::default, BusySpinWithSpinLoopHint)
+        .handle_events_with(handler)
+        .build();
+    for i in 0..N {
+        p.publish(|e| e.v = i);
+    }
+    drop(p); // waits until the handler has processed everything
+    let elapsed = start.elapsed();
+    assert!(!bad.load(Ordering::Relaxed));
+    assert_eq!(seen.load(Ordering::Relaxed), N);
+    elapsed
+}
+
+fn stream_group(c: &mut Criterion) {
+    let mut g = c.benchmark_group("zc_stream_1w1r");
+    g.sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(N));
+    fn both<T: Checked>(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+        let log = stream_log::<T>();
+        g.bench_function(BenchmarkId::new("memlog_iterator", T::NAME), |b| {
+            b.iter_custom(|it| (0..it).map(|_| by_iterator(&log)).sum())
+        });
+        g.bench_function(BenchmarkId::new("memlog_visit", T::NAME), |b| {
+            b.iter_custom(|it| (0..it).map(|_| by_visit(&log)).sum())
+        });
+        drop(log);
+        for (clock, name) in [
+            (None, "memlog_writer_visit"),
+            (Some(ticking()), "memlog_writer_ticking_visit"),
+        ] {
+            let b = Log::<T>::builder().segment_size(RING).history_segments(16);
+            let b = match clock {
+                Some(c) => b.clock(c.clone()),
+                None => b,
+            };
+            let (mut w, _log) = b.build_exclusive().unwrap();
+            g.bench_function(BenchmarkId::new(name, T::NAME), |b| {
+                b.iter_custom(|it| (0..it).map(|_| by_writer_and_visit(&mut w)).sum())
+            });
+        }
+    }
+    both::<u64>(&mut g);
+    both::<Bytes>(&mut g);
+    g.bench_function(BenchmarkId::new("disruptor", "u64"), |b| {
+        b.iter_custom(|it| (0..it).map(|_| by_disruptor()).sum())
+    });
+    g.finish();
+}
+
+// --------------------------------------------------------- random reads
+
+const SEGMENT: usize = 1000;
+/// Records written before reading: the log retains the last 1000..2000.
+const PREFILL: u64 = 2500;
+
+fn read_for<T: Payload>(c: &mut Criterion) {
+    let mut g = c.benchmark_group("zc_read_1t");
+    g.throughput(Throughput::Elements(1));
+    let name = T::NAME;
+    let log: Log<T> = Log::builder()
+        .segment_size(SEGMENT)
+        .history_segments(1)
+        .build()
+        .unwrap();
+    for i in 0..PREFILL {
+        log.write(T::make(i)).unwrap();
+    }
+    let (lo, hi) = log.range().unwrap();
+    let span = hi - lo + 1;
+    let mut i = 0u64;
+    g.bench_function(BenchmarkId::new("memlog_read", name), |b| {
+        b.iter(|| {
+            i += 1;
+            log.read(lo + i % span).unwrap()
+        })
+    });
+    {
+        let pinned = log.pin();
+        g.bench_function(BenchmarkId::new("memlog_pinned_get", name), |b| {
+            b.iter(|| {
+                i += 1;
+                black_box(pinned.get(lo + i % span).unwrap().data);
+            })
+        });
+        g.bench_function(BenchmarkId::new("memlog_pinned_read", name), |b| {
+            b.iter(|| {
+                i += 1;
+                pinned.read(lo + i % span).unwrap()
+            })
+        });
+    }
+    let lock = LockLog::new(SEGMENT);
+    for i in 0..PREFILL {
+        lock.write(T::make(i));
+    }
+    let (lo, hi) = lock.range().unwrap();
+    let span = hi - lo + 1;
+    g.bench_function(BenchmarkId::new("locklog_read", name), |b| {
+        b.iter(|| {
+            i += 1;
+            lock.read(lo + i % span).unwrap()
+        })
+    });
+    g.finish();
+}
+
+fn read_group(c: &mut Criterion) {
+    read_for::<u64>(c);
+    read_for::<Bytes>(c);
+}
+
+// ---------------------------------------------------------------- clocks
+
+/// The ticking clock the lock-based log reads (it takes a `fn`).
+static TICKING: OnceLock<TickingClock> = OnceLock::new();
+
+fn ticking() -> &'static TickingClock {
+    TICKING.get_or_init(|| TickingClock::new(Duration::from_millis(1)).unwrap())
+}
+
+fn ticking_now() -> SystemTime {
+    ticking().now()
+}
+
+fn clock_group(c: &mut Criterion) {
+    let mut g = c.benchmark_group("zc_clock");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("now/coarse", |b| b.iter(|| CoarseClock.now()));
+    g.bench_function("now/system", |b| b.iter(|| SystemClock.now()));
+    let t = ticking().clone();
+    g.bench_function("now/ticking_1ms", |b| b.iter(|| t.now()));
+
+    let default: Log<u64> = Log::builder().segment_size(SEGMENT).build().unwrap();
+    let tick: Log<u64> = Log::builder()
+        .segment_size(SEGMENT)
+        .clock(t.clone())
+        .build()
+        .unwrap();
+    let mut i = 0u64;
+    g.bench_function("write/memlog_default_clock", |b| {
+        b.iter(|| {
+            i += 1;
+            default.write(i).unwrap()
+        })
+    });
+    g.bench_function("write/memlog_ticking_clock", |b| {
+        b.iter(|| {
+            i += 1;
+            tick.write(i).unwrap()
+        })
+    });
+    let (mut writer, _log) = Log::builder()
+        .segment_size(SEGMENT)
+        .clock(t.clone())
+        .build_exclusive()
+        .unwrap();
+    g.bench_function("write/memlog_writer_ticking_clock", |b| {
+        b.iter(|| {
+            i += 1;
+            writer.write(i).unwrap()
+        })
+    });
+    let lock_system = LockLog::new(SEGMENT);
+    g.bench_function("write/locklog_system_clock", |b| {
+        b.iter(|| {
+            i += 1;
+            lock_system.write(i)
+        })
+    });
+    let lock_ticking = LockLog::with_clock(SEGMENT, ticking_now);
+    g.bench_function("write/locklog_ticking_clock", |b| {
+        b.iter(|| {
+            i += 1;
+            lock_ticking.write(i)
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30);
+    targets = stream_group, read_group, clock_group
+}
+criterion_main!(benches);

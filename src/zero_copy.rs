@@ -1,0 +1,272 @@
+//! Zero-copy reading: [`RecordRef`], a record lent by reference, and
+//! [`Pinned`], a reader that pins once for many random reads.
+//!
+//! A [`Record`] is a copy: `read`, `read_batch` and a stream's iterator clone
+//! the payload out of its slot, and a stream also moves the copies through a
+//! read-ahead deque. Every read also pins (crossbeam-epoch, a store and a
+//! fence) so that the segment it reads can not be freed under it. For a
+//! reader that only looks at each record (checks, aggregates, serializes),
+//! both costs can go:
+//! - [`Stream::visit`](crate::Stream::visit) and
+//!   [`try_visit`](crate::Stream::try_visit) call a closure with each ready
+//!   record by reference, in place in its slot, renewing the pin once per
+//!   segment, as the disruptor's handlers read events in place;
+//! - [`Log::pin`] pins once and then reads any number of offsets by
+//!   reference ([`Pinned::get`]) or by clone ([`Pinned::read`]).
+//!
+//! Both run under an epoch pin, which delays the reclamation of purged
+//! segments (memory), never writers: see [`Pinned`]'s docs.
+
+use crate::handle::{Log, Offset, Record};
+use crate::reclaim::Guard;
+use crate::Error;
+use std::cell::Cell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::SystemTime;
+
+/// A record lent by reference: its payload stays in the log's slot, and the
+/// borrow ends before the log may free it. Given to the closure of
+/// [`Stream::visit`](crate::Stream::visit) and returned by [`Pinned::get`].
+///
+/// ```
+/// use memlog::{Log, Record, RecordRef};
+///
+/// let log = Log::new();
+/// log.write(String::from("hello"))?;
+/// let pinned = log.pin();
+/// let r: RecordRef<'_, String> = pinned.get(0)?;
+/// assert_eq!((r.offset, r.data.as_str()), (0, "hello"));
+/// let owned: Record<String> = r.to_owned(); // clones the payload
+/// assert_eq!(owned.data, "hello");
+/// # Ok::<(), memlog::Error>(())
+/// ```
+///
+/// With the `serde` feature it serializes exactly as a [`Record`] does,
+/// straight from the slot:
+#[cfg_attr(feature = "serde", doc = "```")]
+#[cfg_attr(not(feature = "serde"), doc = "```ignore")]
+/// let log = memlog::Log::new();
+/// log.write(String::from("hi"))?;
+/// let by_ref = serde_json::to_string(&log.pin().get(0)?).unwrap();
+/// assert_eq!(by_ref, serde_json::to_string(&log.read(0)?).unwrap());
+/// # Ok::<(), memlog::Error>(())
+/// ```
+#[derive(Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct RecordRef<'a, T> {
+    /// Where the record sits in the log.
+    pub offset: Offset,
+    /// As [`Record::created`].
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_impl::rfc3339::serialize")
+    )]
+    pub created: SystemTime,
+    /// The payload, in place.
+    pub data: &'a T,
+}
+
+impl<T> Clone for RecordRef<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for RecordRef<'_, T> {}
+
+impl<T: Clone> RecordRef<'_, T> {
+    /// A [`Record`] with a clone of the payload, to keep after the borrow
+    /// ends.
+    ///
+    /// ```
+    /// let log = memlog::Log::new();
+    /// log.write(vec![1u8, 2])?;
+    /// let mut kept = Vec::new();
+    /// let mut stream = log.stream(0);
+    /// stream.try_visit(10, |r| kept.push(r.to_owned()))?;
+    /// assert_eq!(kept[0].data, [1, 2]);
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    #[must_use = "to_owned returns the copy"]
+    pub fn to_owned(&self) -> Record<T> {
+        Record {
+            offset: self.offset,
+            created: self.created,
+            data: self.data.clone(),
+        }
+    }
+}
+
+impl<T: Clone> From<RecordRef<'_, T>> for Record<T> {
+    /// As [`RecordRef::to_owned`].
+    ///
+    /// ```
+    /// let log = memlog::Log::new();
+    /// log.write("x")?;
+    /// let r: memlog::Record<&str> = log.pin().get(0)?.into();
+    /// assert_eq!(r, log.read(0)?);
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    fn from(r: RecordRef<'_, T>) -> Self {
+        r.to_owned()
+    }
+}
+
+/// A reader that pinned once and reads any number of offsets by reference
+/// ([`get`](Pinned::get)) or by clone ([`read`](Pinned::read)), each as
+/// exactly as [`Log::read`] would: the same `FutureOffset` and `OutOfRange`,
+/// never a record of another offset. Get one with [`Log::pin`].
+///
+/// Each read skips `Log::read`'s pin and, below a high-water mark it has
+/// already seen, its load of the mark (the cache line the writers update).
+///
+/// It is not `Send`: a pin belongs to its thread.
+///
+/// # What a pin costs, and who pays
+/// While a thread is pinned, segments purged since it pinned can not be freed
+/// or recycled. A purge still happens on time (reads of it give
+/// `OutOfRange`, writers never wait for a reader), but the purged records'
+/// memory, and their `Drop`, wait until the pin ends. So **holding a pin
+/// delays reclamation (memory), never writers**; a writer that finds no
+/// recycled segment allocates a new one. Do not hold it across a wait (a
+/// blocking stream, a sleep, a lock held elsewhere); drop it and pin again
+/// to let reclamation proceed. The same holds for the closure of
+/// [`Stream::visit`](crate::Stream::visit), which runs under a pin.
+/// Purged records whose reclamation this thread collected while pinned are
+/// dropped at the start of its next memlog call after the pin ends.
+///
+/// ```
+/// use memlog::{Error, Log};
+///
+/// let log = Log::builder().segment_size(4).history_segments(1).build()?;
+/// log.write_batch(0..6u64)?;
+/// log.write_batch(6..10u64)?; // 0..4 are purged
+/// let pinned = log.pin();
+/// let sum: u64 = (4..10).map(|o| *pinned.get(o).unwrap().data).sum();
+/// assert_eq!(sum, 4 + 5 + 6 + 7 + 8 + 9);
+/// assert_eq!(pinned.get(3), Err(Error::OutOfRange));
+/// assert_eq!(pinned.get(10), Err(Error::FutureOffset));
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// It borrows the pin, so a record can not outlive it:
+/// ```compile_fail
+/// let log = memlog::Log::new();
+/// log.write(1u8).unwrap();
+/// let r = log.pin().get(0).unwrap(); // the `Pinned` is dropped here
+/// println!("{}", r.data);
+/// ```
+/// and it can not move to another thread:
+/// ```compile_fail
+/// let log = memlog::Log::<u8>::new();
+/// let pinned = log.pin();
+/// std::thread::scope(|s| {
+///     s.spawn(move || drop(pinned));
+/// });
+/// ```
+#[must_use = "a pin does nothing unless read through"]
+pub struct Pinned<'a, T> {
+    log: &'a Log<T>,
+    guard: Guard<'a>,
+    /// A high-water mark (relative) loaded earlier: offsets below it need
+    /// no new load.
+    hw: Cell<u64>,
+    /// The pin and its reclamation depth are the thread's (reclaim.rs).
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<T> fmt::Debug for Pinned<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pinned")
+            .field("start_offset", &self.log.inner.cfg.start)
+            .field(
+                "high_water_seen",
+                &(self.log.inner.cfg.start + self.hw.get()),
+            )
+            .finish()
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Log<T> {
+    /// Pins this thread once for many reads: see [`Pinned`]. Records purged
+    /// before the call that this thread's earlier calls collected are
+    /// dropped first, as at the start of every read.
+    ///
+    /// ```
+    /// let log = memlog::Log::new();
+    /// log.write_batch(["a", "b", "c"])?;
+    /// let pinned = log.pin();
+    /// let joined: String = (0..3).map(|o| *pinned.get(o).unwrap().data).collect();
+    /// assert_eq!(joined, "abc");
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    pub fn pin(&self) -> Pinned<'_, T> {
+        crate::reclaim::drain();
+        Pinned {
+            log: self,
+            guard: self.inner.pin(),
+            hw: Cell::new(0),
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl<'a, T: Clone + Send + Sync + 'static> Pinned<'a, T> {
+    /// The record at `offset`, by reference, for as long as this pin lives.
+    ///
+    /// # Errors
+    /// As [`Log::read`]: [`Error::FutureOffset`] if it is not written yet,
+    /// [`Error::OutOfRange`] if it was purged (also when the purge happened
+    /// after this pin was taken) or is below the start offset.
+    ///
+    /// ```
+    /// use memlog::Error;
+    ///
+    /// let log = memlog::Log::builder().start_offset(10).build()?;
+    /// log.write(7u32)?;
+    /// let pinned = log.pin();
+    /// assert_eq!(*pinned.get(10)?.data, 7);
+    /// assert_eq!(pinned.get(9), Err(Error::OutOfRange));
+    /// assert_eq!(pinned.get(11), Err(Error::FutureOffset));
+    /// log.write(8)?; // visible to the same pin
+    /// assert_eq!(*pinned.get(11)?.data, 8);
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[inline]
+    pub fn get(&self, offset: Offset) -> Result<RecordRef<'_, T>, Error> {
+        let rel = self.log.rel(offset)?;
+        self.log.inner.get_pinned(rel, &self.hw, &self.guard)
+    }
+
+    /// The record at `offset`, cloned: [`Log::read`] without its pin.
+    ///
+    /// # Errors
+    /// As [`get`](Pinned::get).
+    ///
+    /// ```
+    /// let log = memlog::Log::new();
+    /// log.write_batch([1u8, 2, 3])?;
+    /// let pinned = log.pin();
+    /// for o in 0..3 {
+    ///     assert_eq!(pinned.read(o)?, log.read(o)?);
+    /// }
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    #[inline]
+    pub fn read(&self, offset: Offset) -> Result<Record<T>, Error> {
+        self.get(offset).map(|r| r.to_owned())
+    }
+
+    /// The log this pin reads.
+    ///
+    /// ```
+    /// let log = memlog::Log::<u8>::new();
+    /// let pinned = log.pin();
+    /// assert_eq!(pinned.log().next_offset(), 0);
+    /// ```
+    #[must_use]
+    pub fn log(&self) -> &'a Log<T> {
+        self.log
+    }
+}

@@ -167,6 +167,79 @@ fn waker_dropped_outside_the_waiter_lock() {
     });
 }
 
+/// A waker whose `wake` panics ("in drop" keeps it out of the test output).
+#[cfg(feature = "async")]
+struct PanickingWake;
+
+#[cfg(feature = "async")]
+impl std::task::Wake for PanickingWake {
+    fn wake(self: Arc<Self>) {
+        panic!("waker panics, as in drop tests");
+    }
+}
+
+/// Parks an async stream of `log` at offset 0 with a waker that panics.
+#[cfg(feature = "async")]
+fn park_panicking_waker(log: &Log<u32>) -> memlog::AsyncStream<u32> {
+    use std::pin::Pin;
+    use std::task::{Context, Waker};
+    let mut s = log.stream_async(0);
+    let w = Waker::from(Arc::new(PanickingWake));
+    let p = futures_util::Stream::poll_next(Pin::new(&mut s), &mut Context::from_waker(&w));
+    assert!(p.is_pending());
+    s
+}
+
+/// A batch that spans segments moves the mark once per segment; the wake-up
+/// (user code) must wait until the whole batch is published, or a panicking
+/// waker leaves the rest of the batch claimed and never published: the mark
+/// stops there for ever.
+#[cfg(feature = "async")]
+#[test]
+fn panicking_waker_leaves_no_offset_of_a_batch_unpublished() {
+    support::quiet_expected_panics();
+    let log: Log<u32> = Log::builder()
+        .segment_size(2)
+        .history_segments(2)
+        .build()
+        .unwrap();
+    let _s = park_panicking_waker(&log);
+    let r = catch_unwind(AssertUnwindSafe(|| log.write_batch([0, 1, 2, 3, 4])));
+    assert!(r.is_err(), "the waker's panic reaches the writer");
+    assert_eq!(log.range(), Some((0, 4)), "the whole batch is published");
+    assert_eq!(log.write(5), Ok(5));
+    assert_eq!(log.read(5).map(|r| r.data), Ok(5));
+    let mut out = Vec::new();
+    assert_eq!(log.read_batch(0, &mut out, 10), Ok(6));
+    let got: Vec<u32> = out.iter().map(|r| r.data).collect();
+    assert_eq!(got, [0, 1, 2, 3, 4, 5]);
+}
+
+/// The same through the exclusive writer, whose next write stores the mark
+/// past its own offset: if a batch were left half published, that store
+/// would cover offsets never written (in a segment never installed):
+/// `range()` would report them, `read` would answer `OutOfRange`, and a
+/// stream at them would spin for ever between "ready" and `FutureOffset`.
+#[cfg(feature = "async")]
+#[test]
+fn panicking_waker_leaves_no_offset_of_an_exclusive_batch_unpublished() {
+    support::quiet_expected_panics();
+    let (mut w, log) = Log::builder()
+        .segment_size(2)
+        .history_segments(2)
+        .build_exclusive()
+        .unwrap();
+    let _s = park_panicking_waker(&log);
+    let r = catch_unwind(AssertUnwindSafe(|| w.write_batch([0, 1, 2, 3, 4])));
+    assert!(r.is_err(), "the waker's panic reaches the writer");
+    assert_eq!(log.range(), Some((0, 4)), "the whole batch is published");
+    assert_eq!(w.write(5), Ok(5));
+    let mut out = Vec::new();
+    assert_eq!(log.read_batch(0, &mut out, 10), Ok(6));
+    let got: Vec<u32> = out.iter().map(|r| r.data).collect();
+    assert_eq!(got, [0, 1, 2, 3, 4, 5]);
+}
+
 // ---------------------------------------------------------- edge inputs
 
 /// Counts how often it was pulled.

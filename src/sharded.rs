@@ -525,16 +525,25 @@ impl<T: Clone + Send + Sync + 'static, S: Sharder> ShardedLog<T, S> {
     #[must_use]
     pub fn shard(&self, i: usize) -> &Log<T> {
         let cell = &self.inner.shards[i];
-        if let Some(log) = cell.get() {
-            return log;
-        }
-        let log = cell.get_or_init(|| Log::from_config(self.inner.config.clone()));
-        // A shard created while `close` runs must end up closed. Dekker with
-        // `close`: each side stores (the shard / the flag), fences, then
-        // loads the other's; SeqCst fences order the two, so at least one
-        // side sees the other's store and closes the shard.
-        fence(Ordering::SeqCst);
-        if self.inner.closed.load(Ordering::Relaxed) {
+        let log = match cell.get() {
+            Some(log) => log,
+            None => {
+                let log = cell.get_or_init(|| Log::from_config(self.inner.config.clone()));
+                // A shard created while `close` runs must end up closed.
+                // Dekker with `close`: each side stores (the shard / the
+                // flag), fences, then loads the other's; SeqCst fences order
+                // the two, so at least one side sees the other's store and
+                // closes the shard.
+                fence(Ordering::SeqCst);
+                log
+            }
+        };
+        // Also on the fast path: `close` may have skipped a shard whose
+        // creator has not closed it yet. Relaxed suffices for a call ordered
+        // after `close` (the flag's store happens-before this load); a call
+        // not ordered after it may write first, which is a write before the
+        // close.
+        if self.inner.closed.load(Ordering::Relaxed) && !log.is_closed() {
             log.close();
         }
         log

@@ -17,7 +17,6 @@ use support::within;
 /// between a write's claim and its publish, the nested write waits for the
 /// mark to pass the outer write's offset: a deadlock.
 #[test]
-#[ignore = "known defect: memlog pins crossbeam's global collector inside the claim window (see the review report)"]
 fn another_crates_deferred_destructor_never_runs_in_a_claim_window() {
     within(
         20,

@@ -190,6 +190,26 @@ fn park_panicking_waker(log: &Log<u32>) -> memlog::AsyncStream<u32> {
     s
 }
 
+/// With a panicking waker parked on `log` (segment size 2), writes a batch
+/// over three segments through `write_batch` (which panics), then one more
+/// record: every offset of both writes is published and readable.
+#[cfg(feature = "async")]
+fn batch_with_panicking_waker(
+    log: &Log<u32>,
+    mut write_batch: impl FnMut(Vec<u32>) -> Result<std::ops::Range<u64>, Error>,
+) {
+    support::quiet_expected_panics();
+    let _s = park_panicking_waker(log);
+    let r = catch_unwind(AssertUnwindSafe(|| write_batch(vec![0, 1, 2, 3, 4])));
+    assert!(r.is_err(), "the waker's panic reaches the writer");
+    assert_eq!(log.range(), Some((0, 4)), "the whole batch is published");
+    assert_eq!(write_batch(vec![5]), Ok(5..6));
+    let mut out = Vec::new();
+    assert_eq!(log.read_batch(0, &mut out, 10), Ok(6));
+    let got: Vec<u32> = out.iter().map(|r| r.data).collect();
+    assert_eq!(got, [0, 1, 2, 3, 4, 5]);
+}
+
 /// A batch that spans segments moves the mark once per segment; the wake-up
 /// (user code) must wait until the whole batch is published, or a panicking
 /// waker leaves the rest of the batch claimed and never published: the mark
@@ -197,22 +217,12 @@ fn park_panicking_waker(log: &Log<u32>) -> memlog::AsyncStream<u32> {
 #[cfg(feature = "async")]
 #[test]
 fn panicking_waker_leaves_no_offset_of_a_batch_unpublished() {
-    support::quiet_expected_panics();
     let log: Log<u32> = Log::builder()
         .segment_size(2)
         .history_segments(2)
         .build()
         .unwrap();
-    let _s = park_panicking_waker(&log);
-    let r = catch_unwind(AssertUnwindSafe(|| log.write_batch([0, 1, 2, 3, 4])));
-    assert!(r.is_err(), "the waker's panic reaches the writer");
-    assert_eq!(log.range(), Some((0, 4)), "the whole batch is published");
-    assert_eq!(log.write(5), Ok(5));
-    assert_eq!(log.read(5).map(|r| r.data), Ok(5));
-    let mut out = Vec::new();
-    assert_eq!(log.read_batch(0, &mut out, 10), Ok(6));
-    let got: Vec<u32> = out.iter().map(|r| r.data).collect();
-    assert_eq!(got, [0, 1, 2, 3, 4, 5]);
+    batch_with_panicking_waker(&log.clone(), |b| log.write_batch(b));
 }
 
 /// The same through the exclusive writer, whose next write stores the mark
@@ -223,21 +233,12 @@ fn panicking_waker_leaves_no_offset_of_a_batch_unpublished() {
 #[cfg(feature = "async")]
 #[test]
 fn panicking_waker_leaves_no_offset_of_an_exclusive_batch_unpublished() {
-    support::quiet_expected_panics();
     let (mut w, log) = Log::builder()
         .segment_size(2)
         .history_segments(2)
         .build_exclusive()
         .unwrap();
-    let _s = park_panicking_waker(&log);
-    let r = catch_unwind(AssertUnwindSafe(|| w.write_batch([0, 1, 2, 3, 4])));
-    assert!(r.is_err(), "the waker's panic reaches the writer");
-    assert_eq!(log.range(), Some((0, 4)), "the whole batch is published");
-    assert_eq!(w.write(5), Ok(5));
-    let mut out = Vec::new();
-    assert_eq!(log.read_batch(0, &mut out, 10), Ok(6));
-    let got: Vec<u32> = out.iter().map(|r| r.data).collect();
-    assert_eq!(got, [0, 1, 2, 3, 4, 5]);
+    batch_with_panicking_waker(&log, |b| w.write_batch(b));
 }
 
 // ---------------------------------------------------------- edge inputs

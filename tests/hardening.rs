@@ -241,6 +241,34 @@ fn panicking_waker_leaves_no_offset_of_an_exclusive_batch_unpublished() {
     batch_with_panicking_waker(&log, |b| w.write_batch(b));
 }
 
+/// `ShardedLog::close` closes shard after shard; a panicking waker in one
+/// shard must not leave the later shards open, with their streams parked for
+/// ever.
+#[cfg(feature = "async")]
+#[test]
+fn sharded_close_closes_every_shard_despite_a_panicking_waker() {
+    support::quiet_expected_panics();
+    within(
+        20,
+        "a stream of a later shard after a panicking close",
+        || {
+            let log: ShardedLog<u32> = ShardedLog::builder().shards(2).build().unwrap();
+            let _s = park_panicking_waker(log.shard(0));
+            // Held from before the close: no later `shard(1)` call closes it.
+            let shard1 = log.shard(1).clone();
+            let mut blocked = shard1.stream(0);
+            let reader = thread::spawn(move || blocked.next());
+            while shard1.waiter_count() == 0 {
+                thread::yield_now();
+            }
+            let r = catch_unwind(AssertUnwindSafe(|| log.close()));
+            assert!(r.is_err(), "the waker's panic reaches close");
+            assert!(shard1.is_closed());
+            assert_eq!(reader.join().unwrap(), None, "the parked stream ended");
+        },
+    );
+}
+
 // ---------------------------------------------------------- edge inputs
 
 /// Counts how often it was pulled.

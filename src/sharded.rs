@@ -26,6 +26,7 @@ use crate::{Error, Log, Offset, Record, StartAt, Stream};
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
@@ -876,10 +877,19 @@ impl<T: Clone + Send + Sync + 'static, S: Sharder> ShardedLog<T, S> {
         self.inner.closed.store(true, Ordering::Relaxed);
         // See `shard`.
         fence(Ordering::SeqCst);
+        // A shard's close wakes its waiters, user code: one that panics must
+        // not leave the later shards open and their streams asleep. Close
+        // them all, then resume the first panic (as `Waiters::notify_all`).
+        let mut first_panic = None;
         for cell in self.inner.shards.iter() {
             if let Some(log) = cell.get() {
-                log.close();
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| log.close())) {
+                    first_panic.get_or_insert(p);
+                }
             }
+        }
+        if let Some(p) = first_panic {
+            resume_unwind(p);
         }
     }
 }

@@ -2,15 +2,24 @@
 //!
 //! Groups: `write_1t` (one record per iteration) and `write_batch` (100
 //! records per iteration, as one batch or as 100 single writes).
+//!
+//! `write_1t` has memlog's `Log::write` with each clock, the exclusive
+//! `Writer` with the default, the ticking and no clock, and beside them the
+//! floor (`fetch_add` + store), the lock-based log (with `SystemTime`, and
+//! with the same ticking clock), tokio's broadcast `send`, and the
+//! disruptor's single-producer `publish` (a handler thread busy-spins and
+//! consumes; no timestamp).
 
 #[allow(dead_code)]
 mod support;
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use memlog::clock::{ManualClock, SystemClock};
+use disruptor::{BusySpinWithSpinLoopHint, Producer};
+use memlog::clock::{Clock, ManualClock, SystemClock, TickingClock};
 use memlog::Log;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use support::locklog::LockLog;
 use support::Payload;
 
@@ -25,16 +34,32 @@ enum Stamp {
     System,
     /// `ManualClock`: no clock read.
     Free,
+    /// `TickingClock` (1 ms): one relaxed load.
+    Ticking,
 }
 
-fn memlog_log<T: Payload>(stamp: Stamp) -> Log<T> {
+/// The ticking clock, shared (the lock-based log takes a `fn`).
+fn ticking() -> &'static TickingClock {
+    static TICKING: OnceLock<TickingClock> = OnceLock::new();
+    TICKING.get_or_init(|| TickingClock::new(Duration::from_millis(1)).unwrap())
+}
+
+fn ticking_now() -> SystemTime {
+    ticking().now()
+}
+
+fn memlog_builder<T: Payload>(stamp: Stamp) -> memlog::Builder<T> {
     let b = Log::builder().segment_size(SEGMENT).history_segments(1);
-    let b = match stamp {
+    match stamp {
         Stamp::Default => b,
         Stamp::System => b.clock(SystemClock),
         Stamp::Free => b.clock(ManualClock::new(UNIX_EPOCH)),
-    };
-    b.build().expect("valid config")
+        Stamp::Ticking => b.clock(ticking().clone()),
+    }
+}
+
+fn memlog_log<T: Payload>(stamp: Stamp) -> Log<T> {
+    memlog_builder(stamp).build().expect("valid config")
 }
 
 /// The floor: one uncontended `fetch_add` plus a store into a slot ring.
@@ -79,6 +104,20 @@ fn write_1t_for<T: Payload>(c: &mut Criterion) {
         });
     }
 
+    for (id, stamp) in [
+        ("memlog_writer", Stamp::Default),
+        ("memlog_writer_ticking_clock", Stamp::Ticking),
+        ("memlog_writer_free_clock", Stamp::Free),
+    ] {
+        let (mut w, _log) = memlog_builder::<T>(stamp).build_exclusive().unwrap();
+        g.bench_function(BenchmarkId::new(id, name), |b| {
+            b.iter(|| {
+                i += 1;
+                w.write(T::make(i)).unwrap()
+            })
+        });
+    }
+
     let mut base = Baseline::<T>::new();
     g.bench_function(BenchmarkId::new("baseline_fetch_add_store", name), |b| {
         b.iter(|| {
@@ -95,6 +134,28 @@ fn write_1t_for<T: Payload>(c: &mut Criterion) {
         })
     });
     drop(lock);
+    let lock = LockLog::<T>::with_clock(SEGMENT, ticking_now);
+    g.bench_function(BenchmarkId::new("locklog_ticking_clock", name), |b| {
+        b.iter(|| {
+            i += 1;
+            lock.write(T::make(i))
+        })
+    });
+    drop(lock);
+
+    // The handler consumes on its own thread, so the ring never fills.
+    let mut p = disruptor::build_single_producer(1 << 16, || T::make(0), BusySpinWithSpinLoopHint)
+        .handle_events_with(|e: &T, _, _| {
+            black_box(e);
+        })
+        .build();
+    g.bench_function(BenchmarkId::new("disruptor_sp_publish", name), |b| {
+        b.iter(|| {
+            i += 1;
+            p.publish(|e| *e = T::make(i));
+        })
+    });
+    drop(p);
 
     // One idle receiver, so that sends succeed; it lags and is overwritten.
     let (tx, _rx) = tokio::sync::broadcast::channel::<T>(SEGMENT);

@@ -187,6 +187,7 @@ impl<T: Send + Sync + 'static> Inner<T> {
         let exclusive = self.cfg.exclusive;
         let mut entries = entries.peekable();
         let mut at = rel;
+        let mut moved = false;
         while entries.peek().is_some() {
             let (k, mut i) = self.split(at);
             let seg = self.segment_for_write(k);
@@ -203,10 +204,19 @@ impl<T: Send + Sync + 'static> Inner<T> {
             // Publish this segment's part before installing the next one: an
             // install may wait for these very offsets (`install`).
             if exclusive {
-                self.advance_exclusive(at);
+                self.move_mark_exclusive(at);
+                moved = true;
             } else {
-                self.advance(from, at);
+                moved |= self.move_mark(from, at);
             }
+        }
+        // Wakers are user code: they run only once the whole batch is
+        // published and the mark carried over it, so that one that panics or
+        // blocks can not leave the batch's later segments claimed and never
+        // published. A count loaded after the last move is loaded after
+        // every move, which is all the handshake asks (wait.rs, writer.rs).
+        if moved {
+            self.waiters.notify_if_any();
         }
     }
 
@@ -254,11 +264,17 @@ impl<T: Send + Sync + 'static> Inner<T> {
     /// is), and the offsets are published in order.
     #[inline]
     pub(crate) fn advance_exclusive(&self, to: u64) {
-        // Release: hands the slots below `to` to readers that acquire the mark.
-        self.high_water.store(to, Ordering::Release);
+        self.move_mark_exclusive(to);
         // Relaxed: ordered after this writer's claim RMW (see
         // `claim_one_exclusive`), which is what the handshake needs.
         self.waiters.notify_if_any();
+    }
+
+    /// `advance_exclusive` without the wake-up.
+    #[inline]
+    fn move_mark_exclusive(&self, to: u64) {
+        // Release: hands the slots below `to` to readers that acquire the mark.
+        self.high_water.store(to, Ordering::Release);
     }
 
     /// The segment of relative offset `rel` (claimed by the caller, not yet
@@ -403,10 +419,20 @@ impl<T: Send + Sync + 'static> Inner<T> {
     /// panics can not leave an announced publish uncovered.
     #[inline]
     fn advance(&self, from: u64, to: u64) {
+        // After every RMW of the mark by this writer: the wake-up handshake
+        // (wait.rs) needs the count loaded after the move, not right after.
+        if self.move_mark(from, to) {
+            self.waiters.notify_if_any();
+        }
+    }
+
+    /// `advance` without the wake-up; returns whether it moved the mark.
+    #[inline]
+    fn move_mark(&self, from: u64, to: u64) -> bool {
         // Fast path, the only one a lone writer takes: the mark is at our run
         // and nothing was claimed after it.
         // AcqRel: as in `carry`.
-        let moved = if self
+        if self
             .high_water
             .compare_exchange(from, to, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
@@ -420,11 +446,6 @@ impl<T: Send + Sync + 'static> Inner<T> {
             true
         } else {
             self.carry(from, to)
-        };
-        // After every RMW of the mark by this writer: the wake-up handshake
-        // (wait.rs) needs the count loaded after the move, not right after.
-        if moved {
-            self.waiters.notify_if_any();
         }
     }
 

@@ -1,9 +1,10 @@
 //! Epoch-based reclamation, behind a small seam, and where purged records
 //! are dropped.
 //!
-//! Normally this is crossbeam-epoch's global collector: `pin` returns its
-//! guard, and `defer` runs a closure once every thread pinned at that moment
-//! has unpinned. Under `cfg(loom)`, running crossbeam-epoch itself inside the
+//! Normally this is a crossbeam-epoch collector of memlog's own (not the
+//! global one, whose pins run every crate's deferred destructors): `pin`
+//! returns its guard, and `defer` runs a closure once every thread pinned at
+//! that moment has unpinned. Under `cfg(loom)`, running crossbeam-epoch itself inside the
 //! model would take minutes per model, so a stand-in with the same contract
 //! takes its place: it records which guards are active when a closure is
 //! deferred and runs the closure when the last of them is dropped. The loom
@@ -32,10 +33,11 @@
 //! a claim window) goes to a process-wide list of orphans that every drain
 //! also takes from.
 //!
-//! A closure collected by a pin that is not memlog's (other code sharing
-//! crossbeam's global collector) drops the records right there, as crossbeam
-//! always does; a panic there is kept and resumed by the thread's next memlog
-//! call instead of unwinding through crossbeam's collector.
+//! A closure collected outside every memlog call (crossbeam pins the
+//! collector once more when a thread's handle is destroyed at thread exit)
+//! drops the records right there; a panic there is kept and resumed by the
+//! thread's next memlog call instead of unwinding through crossbeam's
+//! collector.
 
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -125,7 +127,7 @@ loom::thread_local! {
 /// Runs `f` (a reclamation, which drops records) now if this thread is not
 /// inside memlog, else at the thread's next [`drain`].
 ///
-/// Run now, inside a pin that is not memlog's, a panic of `f` must not
+/// Run now (a pin at thread exit, outside every memlog call), a panic of `f` must not
 /// unwind through crossbeam's collector (which would leak the rest of the
 /// garbage it was collecting): it is kept, and resumed by the next `drain`.
 pub(crate) fn run_or_postpone(f: impl FnOnce() + Send + 'static) {
@@ -220,7 +222,7 @@ impl Drop for Depth {
 mod imp {
     use super::Depth;
 
-    /// The reclamation domain: crossbeam-epoch's global collector.
+    /// The reclamation domain: memlog's crossbeam-epoch collector.
     #[derive(Debug, Default)]
     pub(crate) struct Reclaimer;
 
@@ -247,11 +249,35 @@ mod imp {
         #[inline]
         fn new(depth: Depth) -> Self {
             Guard {
-                epoch: crossbeam_epoch::pin(),
+                epoch: pin(),
                 _depth: depth,
                 _reclaimer: std::marker::PhantomData,
             }
         }
+    }
+
+    /// memlog's own collector, not crossbeam's global one: every crate of
+    /// the process shares that one, and a pin of it may run any crate's
+    /// deferred destructors (user code: crossbeam-skiplist drops its values
+    /// there), which must not run inside a claim window. Pins of this one
+    /// run only memlog's closures, which postpone (module docs).
+    fn collector() -> &'static crossbeam_epoch::Collector {
+        static COLLECTOR: std::sync::OnceLock<crossbeam_epoch::Collector> =
+            std::sync::OnceLock::new();
+        COLLECTOR.get_or_init(crossbeam_epoch::Collector::new)
+    }
+
+    std::thread_local! {
+        static HANDLE: crossbeam_epoch::LocalHandle = collector().register();
+    }
+
+    /// Pins `collector()`, as `crossbeam_epoch::pin` pins the global one.
+    #[inline]
+    fn pin() -> crossbeam_epoch::Guard {
+        HANDLE
+            .try_with(crossbeam_epoch::LocalHandle::pin)
+            // The thread is exiting and its handle is gone: a fresh one.
+            .unwrap_or_else(|_| collector().register().pin())
     }
 
     impl Guard<'_> {

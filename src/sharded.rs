@@ -26,6 +26,7 @@ use crate::{Error, Log, Offset, Record, StartAt, Stream};
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
@@ -525,16 +526,25 @@ impl<T: Clone + Send + Sync + 'static, S: Sharder> ShardedLog<T, S> {
     #[must_use]
     pub fn shard(&self, i: usize) -> &Log<T> {
         let cell = &self.inner.shards[i];
-        if let Some(log) = cell.get() {
-            return log;
-        }
-        let log = cell.get_or_init(|| Log::from_config(self.inner.config.clone()));
-        // A shard created while `close` runs must end up closed. Dekker with
-        // `close`: each side stores (the shard / the flag), fences, then
-        // loads the other's; SeqCst fences order the two, so at least one
-        // side sees the other's store and closes the shard.
-        fence(Ordering::SeqCst);
-        if self.inner.closed.load(Ordering::Relaxed) {
+        let log = match cell.get() {
+            Some(log) => log,
+            None => {
+                let log = cell.get_or_init(|| Log::from_config(self.inner.config.clone()));
+                // A shard created while `close` runs must end up closed.
+                // Dekker with `close`: each side stores (the shard / the
+                // flag), fences, then loads the other's; SeqCst fences order
+                // the two, so at least one side sees the other's store and
+                // closes the shard.
+                fence(Ordering::SeqCst);
+                log
+            }
+        };
+        // Also on the fast path: `close` may have skipped a shard whose
+        // creator has not closed it yet. Relaxed suffices for a call ordered
+        // after `close` (the flag's store happens-before this load); a call
+        // not ordered after it may write first, which is a write before the
+        // close.
+        if self.inner.closed.load(Ordering::Relaxed) && !log.is_closed() {
             log.close();
         }
         log
@@ -867,10 +877,19 @@ impl<T: Clone + Send + Sync + 'static, S: Sharder> ShardedLog<T, S> {
         self.inner.closed.store(true, Ordering::Relaxed);
         // See `shard`.
         fence(Ordering::SeqCst);
+        // A shard's close wakes its waiters, user code: one that panics must
+        // not leave the later shards open and their streams asleep. Close
+        // them all, then resume the first panic (as `Waiters::notify_all`).
+        let mut first_panic = None;
         for cell in self.inner.shards.iter() {
             if let Some(log) = cell.get() {
-                log.close();
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| log.close())) {
+                    first_panic.get_or_insert(p);
+                }
             }
+        }
+        if let Some(p) = first_panic {
+            resume_unwind(p);
         }
     }
 }

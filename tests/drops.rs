@@ -59,10 +59,14 @@ fn settle(counts: &Counts) {
         if counts.dropped() == counts.made() {
             break;
         }
-        crossbeam_epoch::pin().flush();
-        // A memlog call drops what memlog postponed on this thread and what
-        // exited threads left behind.
-        let _ = Log::<u8>::new().read(0);
+        // Reads pin memlog's collector (every 128th pin collects); a memlog
+        // call drops what memlog postponed on this thread and what exited
+        // threads left behind.
+        let log = Log::<u8>::new();
+        log.write(0).unwrap();
+        for _ in 0..129 {
+            let _ = log.read(0);
+        }
         if i % 100 == 99 {
             thread::sleep(std::time::Duration::from_millis(1));
         } else {

@@ -167,6 +167,108 @@ fn waker_dropped_outside_the_waiter_lock() {
     });
 }
 
+/// A waker whose `wake` panics ("in drop" keeps it out of the test output).
+#[cfg(feature = "async")]
+struct PanickingWake;
+
+#[cfg(feature = "async")]
+impl std::task::Wake for PanickingWake {
+    fn wake(self: Arc<Self>) {
+        panic!("waker panics, as in drop tests");
+    }
+}
+
+/// Parks an async stream of `log` at offset 0 with a waker that panics.
+#[cfg(feature = "async")]
+fn park_panicking_waker(log: &Log<u32>) -> memlog::AsyncStream<u32> {
+    use std::pin::Pin;
+    use std::task::{Context, Waker};
+    let mut s = log.stream_async(0);
+    let w = Waker::from(Arc::new(PanickingWake));
+    let p = futures_util::Stream::poll_next(Pin::new(&mut s), &mut Context::from_waker(&w));
+    assert!(p.is_pending());
+    s
+}
+
+/// With a panicking waker parked on `log` (segment size 2), writes a batch
+/// over three segments through `write_batch` (which panics), then one more
+/// record: every offset of both writes is published and readable.
+#[cfg(feature = "async")]
+fn batch_with_panicking_waker(
+    log: &Log<u32>,
+    mut write_batch: impl FnMut(Vec<u32>) -> Result<std::ops::Range<u64>, Error>,
+) {
+    support::quiet_expected_panics();
+    let _s = park_panicking_waker(log);
+    let r = catch_unwind(AssertUnwindSafe(|| write_batch(vec![0, 1, 2, 3, 4])));
+    assert!(r.is_err(), "the waker's panic reaches the writer");
+    assert_eq!(log.range(), Some((0, 4)), "the whole batch is published");
+    assert_eq!(write_batch(vec![5]), Ok(5..6));
+    let mut out = Vec::new();
+    assert_eq!(log.read_batch(0, &mut out, 10), Ok(6));
+    let got: Vec<u32> = out.iter().map(|r| r.data).collect();
+    assert_eq!(got, [0, 1, 2, 3, 4, 5]);
+}
+
+/// A batch that spans segments moves the mark once per segment; the wake-up
+/// (user code) must wait until the whole batch is published, or a panicking
+/// waker leaves the rest of the batch claimed and never published: the mark
+/// stops there for ever.
+#[cfg(feature = "async")]
+#[test]
+fn panicking_waker_leaves_no_offset_of_a_batch_unpublished() {
+    let log: Log<u32> = Log::builder()
+        .segment_size(2)
+        .history_segments(2)
+        .build()
+        .unwrap();
+    batch_with_panicking_waker(&log.clone(), |b| log.write_batch(b));
+}
+
+/// The same through the exclusive writer, whose next write stores the mark
+/// past its own offset: if a batch were left half published, that store
+/// would cover offsets never written (in a segment never installed):
+/// `range()` would report them, `read` would answer `OutOfRange`, and a
+/// stream at them would spin for ever between "ready" and `FutureOffset`.
+#[cfg(feature = "async")]
+#[test]
+fn panicking_waker_leaves_no_offset_of_an_exclusive_batch_unpublished() {
+    let (mut w, log) = Log::builder()
+        .segment_size(2)
+        .history_segments(2)
+        .build_exclusive()
+        .unwrap();
+    batch_with_panicking_waker(&log, |b| w.write_batch(b));
+}
+
+/// `ShardedLog::close` closes shard after shard; a panicking waker in one
+/// shard must not leave the later shards open, with their streams parked for
+/// ever.
+#[cfg(feature = "async")]
+#[test]
+fn sharded_close_closes_every_shard_despite_a_panicking_waker() {
+    support::quiet_expected_panics();
+    within(
+        20,
+        "a stream of a later shard after a panicking close",
+        || {
+            let log: ShardedLog<u32> = ShardedLog::builder().shards(2).build().unwrap();
+            let _s = park_panicking_waker(log.shard(0));
+            // Held from before the close: no later `shard(1)` call closes it.
+            let shard1 = log.shard(1).clone();
+            let mut blocked = shard1.stream(0);
+            let reader = thread::spawn(move || blocked.next());
+            while shard1.waiter_count() == 0 {
+                thread::yield_now();
+            }
+            let r = catch_unwind(AssertUnwindSafe(|| log.close()));
+            assert!(r.is_err(), "the waker's panic reaches close");
+            assert!(shard1.is_closed());
+            assert_eq!(reader.join().unwrap(), None, "the parked stream ended");
+        },
+    );
+}
+
 // ---------------------------------------------------------- edge inputs
 
 /// Counts how often it was pulled.
@@ -387,6 +489,67 @@ fn sharded_close_racing_first_use_leaves_no_open_shard() {
             assert!(log.shard(i).is_closed(), "shard {i} open after close");
         }
     }
+}
+
+/// `close` skips a shard whose first use has not finished creating it; the
+/// creator then sees the flag and closes the shard itself, a few
+/// instructions later. A write through `shard(i)` after `close` returned
+/// (here, on the closing thread) must fail even inside that window: it
+/// takes the fast path, which found the shard created, not closed.
+///
+/// The window is a few nanoseconds wide: the race is hit in optimised code
+/// (in most runs of this test on a 2-core machine); run with `--release`.
+#[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "the race window needs optimised code: --release"
+)]
+fn sharded_write_after_close_returned_fails_while_the_shard_is_being_created() {
+    use std::sync::atomic::AtomicBool;
+    const RUNS: usize = 30_000;
+    let go = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let current: Arc<Mutex<Option<ShardedLog<u8>>>> = Arc::default();
+    let creator = {
+        let (go, done, stop, current) = (go.clone(), done.clone(), stop.clone(), current.clone());
+        thread::spawn(move || {
+            for run in 1..=RUNS {
+                while go.load(Ordering::Acquire) < run {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    std::hint::spin_loop();
+                }
+                let log = current.lock().unwrap().clone().unwrap();
+                let _ = log.shard(0).write(1);
+                done.store(run, Ordering::Release);
+            }
+        })
+    };
+    let mut landed = 0;
+    for run in 1..=RUNS {
+        let log: ShardedLog<u8> = ShardedLog::builder().shards(2).build().unwrap();
+        *current.lock().unwrap() = Some(log.clone());
+        go.store(run, Ordering::Release);
+        // Vary the head start, to sweep the creator's window.
+        for _ in 0..run % 64 {
+            std::hint::spin_loop();
+        }
+        log.close();
+        if log.shard(0).write(2).is_ok() {
+            landed += 1;
+        }
+        while done.load(Ordering::Acquire) < run {
+            std::hint::spin_loop();
+        }
+        if landed > 0 {
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    creator.join().unwrap();
+    assert_eq!(landed, 0, "a write landed after ShardedLog::close returned");
 }
 
 #[test]

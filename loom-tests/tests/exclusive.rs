@@ -145,3 +145,25 @@ fn exclusive_purge_racing_read_never_returns_another_offset() {
     })
     .assert_reached(&["Future", "Ok", "OutOfRange"]);
 }
+
+/// A batch that spans two segments (segment size 1): the writer moves the
+/// mark after each segment and wakes once, after the last. A stream blocked
+/// on the batch's first offset, then on its second (judged by its stamp, in
+/// the segment installed mid-batch), gets both: a lost wake-up is a loom
+/// deadlock.
+#[test]
+fn exclusive_batch_across_segments_no_lost_wakeup() {
+    model(|| {
+        let (mut w, log) = exclusive::<u32>(1, 1);
+        let mut s = log.stream(0);
+        let t = thread::spawn(move || {
+            assert_eq!(w.write_batch([7, 8]).unwrap(), 0..2);
+            w
+        });
+        assert_eq!(s.next().unwrap().unwrap().data, 7);
+        assert_eq!(s.next().unwrap().unwrap().data, 8);
+        drop(t.join().unwrap());
+        assert_eq!(s.next(), None);
+        assert_eq!(log.waiter_count(), 0);
+    });
+}

@@ -231,3 +231,26 @@ fn stamp_path_read_racing_purge() {
     })
     .assert_reached(&["all [0, 1, 2]", "out of range [0]", "out of range []"]);
 }
+
+/// A batch that spans two segments (segment size 1) moves the mark after
+/// each segment and wakes once, after the last. A stream blocked on the
+/// batch's first offset, then on its second, gets both: a lost wake-up is a
+/// loom deadlock.
+#[test]
+fn batch_across_segments_no_lost_wakeup() {
+    memlog_loom_tests::model(|| {
+        let log = log::<u64>(1, 1);
+        let reader = {
+            let mut stream = log.stream(0);
+            thread::spawn(move || {
+                let got: Vec<u64> = (0..2)
+                    .map(|_| stream.next().unwrap().unwrap().data)
+                    .collect();
+                assert_eq!(got, [7, 8]);
+            })
+        };
+        assert_eq!(log.write_batch([7, 8]).unwrap(), 0..2);
+        reader.join().unwrap();
+        assert_eq!(log.waiter_count(), 0);
+    });
+}

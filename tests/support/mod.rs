@@ -27,14 +27,16 @@ pub fn within<R: Send + 'static>(
     }
 }
 
-/// Drives crossbeam-epoch's global collector from this thread, as any other
-/// library sharing it would, then makes a memlog call, which drops what
+/// Drives memlog's epoch collector from this thread (every 128th pin of a
+/// thread collects; a read pins), then makes a memlog call, which drops what
 /// memlog postponed on this thread (and what exited threads left).
 pub fn collect() {
-    for _ in 0..4 {
-        crossbeam_epoch::pin().flush();
+    let log = memlog::Log::<u8>::new();
+    log.write(0).unwrap();
+    for _ in 0..4 * 128 {
+        let _ = log.read(0);
     }
-    let _ = memlog::Log::<u8>::new().read(0);
+    let _ = log.read(0);
 }
 
 /// How many `Bomb` drops panicked, on any thread.

@@ -21,9 +21,9 @@
 //! offset, and a slow one would hold back every reader. Run inside a reader's
 //! pin, a panic would cut through the reader's own bookkeeping (a waiter
 //! registered and never removed). So the deferred closure never drops
-//! records inside memlog: every pin memlog takes raises a per-thread depth,
-//! and a closure that runs while it is raised postpones the reclamation to a
-//! per-thread list. The list is drained ([`drain`]) at the start of the
+//! records: it postpones the reclamation to a per-thread list (every pin of
+//! memlog's collector is memlog's own, so every closure runs inside some
+//! memlog call). The list is drained ([`drain`]) at the start of the
 //! thread's next memlog call that reads or writes, before it does anything,
 //! and whenever a blocked stream is about to wait again: a panicking `Drop`
 //! then makes that call panic having done nothing, and it can be retried.
@@ -32,12 +32,6 @@
 //! gone (memlog calls made from thread-local destructors, which may be inside
 //! a claim window) goes to a process-wide list of orphans that every drain
 //! also takes from.
-//!
-//! A closure collected outside every memlog call (crossbeam pins the
-//! collector once more when a thread's handle is destroyed at thread exit)
-//! drops the records right there; a panic there is kept and resumed by the
-//! thread's next memlog call instead of unwinding through crossbeam's
-//! collector.
 
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -110,8 +104,8 @@ fn take_orphans() -> Vec<Postponed> {
 
 #[cfg(not(loom))]
 std::thread_local! {
-    /// How many memlog pins (and drains) this thread is inside.
-    static DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// Whether this thread is draining (a drop may call back into memlog).
+    static DRAINING: Cell<bool> = const { Cell::new(false) };
     /// Whether `POSTPONED` may be non-empty: the one load on the hot paths.
     static PENDING: Cell<bool> = const { Cell::new(false) };
     static POSTPONED: List = List(RefCell::new(Vec::new()));
@@ -119,26 +113,16 @@ std::thread_local! {
 
 #[cfg(loom)]
 loom::thread_local! {
-    static DEPTH: Cell<u32> = Cell::new(0);
+    static DRAINING: Cell<bool> = Cell::new(false);
     static PENDING: Cell<bool> = Cell::new(false);
     static POSTPONED: List = List::default();
 }
 
-/// Runs `f` (a reclamation, which drops records) now if this thread is not
-/// inside memlog, else at the thread's next [`drain`].
-///
-/// Run now (a pin at thread exit, outside every memlog call), a panic of `f` must not
-/// unwind through crossbeam's collector (which would leak the rest of the
-/// garbage it was collecting): it is kept, and resumed by the next `drain`.
-pub(crate) fn run_or_postpone(f: impl FnOnce() + Send + 'static) {
-    // Unknown (the thread's locals are being destroyed; only loom's can be)
-    // counts as inside: postponing is always safe.
-    let inside = DEPTH.try_with(|d| d.get() > 0).unwrap_or(true);
-    if inside {
-        postpone(Box::new(f));
-    } else if let Err(panic) = catch_unwind(AssertUnwindSafe(f)) {
-        postpone(Box::new(move || resume_unwind(panic)));
-    }
+/// Postpones `f` (a reclamation, which drops records) to this thread's next
+/// [`drain`]. Every pin of memlog's collector is memlog's own, and may be
+/// inside a claim window, so a deferred closure never runs it in place.
+pub(crate) fn postpone_reclaim(f: impl FnOnce() + Send + 'static) {
+    postpone(Box::new(f));
 }
 
 fn postpone(f: Postponed) {
@@ -174,11 +158,12 @@ pub(crate) fn drain() {
 
 #[cold]
 fn drain_slow() {
-    if DEPTH.try_with(Cell::get).unwrap_or(1) > 0 {
+    // Not from inside a drain (a `Drop` that called back into a log): the
+    // outer drain goes on until the list is empty.
+    if DRAINING.try_with(|d| d.replace(true)).unwrap_or(true) {
         return;
     }
     let mut first_panic = None;
-    let depth = Depth::enter();
     loop {
         let _ = PENDING.try_with(|p| p.set(false));
         let mut batch = POSTPONED
@@ -194,33 +179,14 @@ fn drain_slow() {
             }
         }
     }
-    drop(depth);
+    let _ = DRAINING.try_with(|d| d.set(false));
     if let Some(p) = first_panic {
         resume_unwind(p);
     }
 }
 
-/// Raises this thread's depth while alive.
-struct Depth;
-
-impl Depth {
-    #[inline]
-    fn enter() -> Depth {
-        let _ = DEPTH.try_with(|d| d.set(d.get() + 1));
-        Depth
-    }
-}
-
-impl Drop for Depth {
-    #[inline]
-    fn drop(&mut self) {
-        let _ = DEPTH.try_with(|d| d.set(d.get() - 1));
-    }
-}
-
 #[cfg(not(loom))]
 mod imp {
-    use super::Depth;
 
     /// The reclamation domain: memlog's crossbeam-epoch collector.
     #[derive(Debug, Default)]
@@ -234,26 +200,17 @@ mod imp {
         /// Pins; what the pin collects waits for [`drain`](super::drain).
         #[inline]
         pub(crate) fn pin(&self) -> Guard<'_> {
-            Guard::new(Depth::enter())
-        }
-    }
-
-    /// Unpins, then lowers the depth (fields drop in order).
-    pub(crate) struct Guard<'a> {
-        epoch: crossbeam_epoch::Guard,
-        _depth: Depth,
-        _reclaimer: std::marker::PhantomData<&'a ()>,
-    }
-
-    impl Guard<'_> {
-        #[inline]
-        fn new(depth: Depth) -> Self {
             Guard {
                 epoch: pin(),
-                _depth: depth,
                 _reclaimer: std::marker::PhantomData,
             }
         }
+    }
+
+    /// A pin of memlog's collector.
+    pub(crate) struct Guard<'a> {
+        epoch: crossbeam_epoch::Guard,
+        _reclaimer: std::marker::PhantomData<&'a ()>,
     }
 
     /// memlog's own collector, not crossbeam's global one: every crate of
@@ -294,7 +251,6 @@ mod imp {
 
 #[cfg(loom)]
 mod imp {
-    use super::Depth;
     use crate::sync::Mutex;
 
     type Deferred = Box<dyn FnOnce() + Send>;
@@ -325,38 +281,28 @@ mod imp {
         }
 
         pub(crate) fn pin(&self) -> Guard<'_> {
-            let depth = Depth::enter();
             let mut s = self.state.lock().unwrap();
             let id = s.next_id;
             s.next_id += 1;
             s.active.push(id);
-            Guard {
-                inner: StandInGuard { r: self, id },
-                _depth: depth,
-            }
+            Guard { r: self, id }
         }
     }
 
-    /// Unpins, then lowers the depth (fields drop in order).
     pub(crate) struct Guard<'a> {
-        inner: StandInGuard<'a>,
-        _depth: Depth,
-    }
-
-    struct StandInGuard<'a> {
         r: &'a Reclaimer,
         id: u64,
     }
 
     impl Guard<'_> {
         pub(crate) fn defer(&self, f: impl FnOnce() + Send + 'static) {
-            let mut s = self.inner.r.state.lock().unwrap();
+            let mut s = self.r.state.lock().unwrap();
             let waits = s.active.clone();
             s.pending.push((waits, Box::new(f)));
         }
     }
 
-    impl Drop for StandInGuard<'_> {
+    impl Drop for Guard<'_> {
         fn drop(&mut self) {
             let ready: Vec<Deferred> = {
                 let mut s = self.r.state.lock().unwrap();
@@ -386,6 +332,10 @@ mod imp {
             for (_, f) in pending {
                 f();
             }
+            // The log is gone, so no claim window of it is open: drop what
+            // those closures postponed now, as crossbeam's global collector
+            // would eventually, so that models can count every drop.
+            super::drain();
         }
     }
 }

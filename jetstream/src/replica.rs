@@ -360,7 +360,9 @@ impl Replica {
         self.log().range()
     }
 
-    /// One past the last replicated offset.
+    /// One past the last replicated offset (a batch being copied counts as
+    /// soon as it is claimed locally; [`range`](Replica::range) says what is
+    /// readable).
     pub fn next_offset(&self) -> Offset {
         self.log().next_offset()
     }
@@ -379,7 +381,9 @@ impl Replica {
     /// `Timeout`; `OutOfRange` if the offset was purged upstream before the
     /// replica got it; `Closed` if the replica stopped first.
     pub fn wait_for(&self, offset: Offset, timeout: Duration) -> Result<(), memlog::Error> {
-        if self.next_offset() > offset {
+        // Readable, not merely claimed: `next_offset` counts a local batch
+        // the moment it is claimed, before its records are published.
+        if self.range().is_some_and(|(_, last)| last >= offset) {
             return Ok(());
         }
         self.stream(offset).recv_timeout(timeout).map(|_| ())

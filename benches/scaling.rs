@@ -11,10 +11,12 @@
 //! Workloads:
 //! - `write`: W writer threads append u64s to one log (N records in all).
 //! - `fanout`: one writer (memlog's exclusive `Writer`; the lock-based log's
-//!   `write`) appends N records, R streams each read and check all N.
+//!   `write`) appends N records, R streams each read and check all N (memlog:
+//!   with the iterator, which clones, and with `Stream::visit`).
 //! - `mixed`: W writers (`Log::write`) and W streams, each stream sees all.
 //! - `reads`: R threads read retained offsets at random while one writer
-//!   appends; reads per second in all.
+//!   appends (`Log::read`, which clones, and `Log::pin`, by reference under
+//!   one pin per 1024 reads); reads per second in all.
 
 #[allow(dead_code)]
 mod support;
@@ -117,6 +119,36 @@ fn fanout_memlog(r: usize, n: u64) -> Duration {
     })
 }
 
+/// As `fanout_memlog`, the streams reading by reference (`Stream::visit`).
+fn fanout_memlog_visit(r: usize, n: u64) -> Duration {
+    let (writer, log) = Log::builder()
+        .segment_size(SEGMENT)
+        .history_segments((n as usize).div_ceil(SEGMENT))
+        .build_exclusive()
+        .unwrap();
+    let writer = std::sync::Mutex::new(Some(writer));
+    let streams: Vec<_> = (0..r)
+        .map(|_| std::sync::Mutex::new(Some(log.stream(0))))
+        .collect();
+    run(r + 1, move |i| {
+        if i == 0 {
+            let mut w = writer.lock().unwrap().take().unwrap();
+            for j in 0..n {
+                w.write(tag(0, j)).unwrap();
+            }
+        } else {
+            let mut s = streams[i - 1].lock().unwrap().take().unwrap();
+            let mut c = Checker::new(1);
+            let mut ok = true;
+            while c.seen() < n {
+                s.visit(1024, |rec| ok &= c.check(*rec.data)).unwrap();
+            }
+            assert!(ok, "fanout visit: bad record");
+            assert_eq!(c.seen(), n);
+        }
+    })
+}
+
 fn fanout_lock(r: usize, n: u64) -> Duration {
     let log = Arc::new(LockLog::new(n as usize));
     run(r + 1, move |i| {
@@ -175,14 +207,18 @@ fn mixed_lock(w: usize, n: u64) -> Duration {
     })
 }
 
-/// `r` random readers of a 64 Ki-record window while one thread writes;
-/// returns reads per second in all.
-fn reads<W, R>(r: usize, per_reader: u64, write: W, read: R) -> f64
+/// Offsets to read: within the last half of the 64 Ki-record window behind
+/// `next` (retained: every log here keeps more than that).
+const WINDOW: u64 = 1 << 16;
+
+/// `r` reader threads, each calling `read_all(offsets, per_reader)`, while
+/// one thread writes; returns reads per second in all. `read_all` must read
+/// and check `per_reader` offsets drawn from `offsets`.
+fn reads<W, R>(r: usize, per_reader: u64, write: W, read_all: R) -> f64
 where
     W: Fn(u64) + Send + Sync + 'static,
-    R: Fn(u64) -> u64 + Send + Sync + 'static,
+    R: Fn(&mut dyn FnMut() -> u64, u64) + Send + Sync + 'static,
 {
-    const WINDOW: u64 = 1 << 16;
     for o in 0..WINDOW {
         write(o);
     }
@@ -196,20 +232,17 @@ where
             next2.store(o + 1, Ordering::Release);
         }
     });
-    let read = Arc::new(read);
     let d = run(r, {
         let next = Arc::clone(&next);
         move |i| {
             let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ i as u64;
-            for _ in 0..per_reader {
+            let mut offsets = || {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                // A retained offset: within the last WINDOW written.
-                let hi = next.load(Ordering::Acquire);
-                let o = hi - 1 - x % (WINDOW / 2);
-                assert_eq!(read(o), o, "reads: bad record");
-            }
+                next.load(Ordering::Acquire) - 1 - x % (WINDOW / 2)
+            };
+            read_all(&mut offsets, per_reader);
         }
     });
     stop.store(true, Ordering::Relaxed);
@@ -217,12 +250,16 @@ where
     (r as u64 * per_reader) as f64 / d.as_secs_f64()
 }
 
-fn reads_memlog(r: usize, per: u64) -> f64 {
-    let log: Log<u64> = Log::builder()
+fn reads_log() -> Log<u64> {
+    Log::builder()
         .segment_size(SEGMENT)
         .history_segments(64)
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+fn reads_memlog(r: usize, per: u64) -> f64 {
+    let log = reads_log();
     let l2 = log.clone();
     reads(
         r,
@@ -230,7 +267,37 @@ fn reads_memlog(r: usize, per: u64) -> f64 {
         move |o| {
             l2.write(o).unwrap();
         },
-        move |o| log.read(o).unwrap().data,
+        move |offsets, n| {
+            for _ in 0..n {
+                let o = offsets();
+                assert_eq!(log.read(o).unwrap().data, o, "reads: bad record");
+            }
+        },
+    )
+}
+
+/// As `reads_memlog`, by reference under one pin per 1024 reads (`Log::pin`).
+fn reads_pinned(r: usize, per: u64) -> f64 {
+    let log = reads_log();
+    let l2 = log.clone();
+    reads(
+        r,
+        per,
+        move |o| {
+            l2.write(o).unwrap();
+        },
+        move |offsets, n| {
+            let mut left = n;
+            while left > 0 {
+                // A fresh pin now and then, so that purges are not held back.
+                let p = log.pin();
+                for _ in 0..left.min(1024) {
+                    let o = offsets();
+                    assert_eq!(*p.get(o).unwrap().data, o, "reads: bad record");
+                }
+                left -= left.min(1024);
+            }
+        },
     )
 }
 
@@ -243,7 +310,12 @@ fn reads_lock(r: usize, per: u64) -> f64 {
         move |o| {
             l2.write(o);
         },
-        move |o| log.read(o).unwrap().data,
+        move |offsets, n| {
+            for _ in 0..n {
+                let o = offsets();
+                assert_eq!(log.read(o).unwrap().data, o, "reads: bad record");
+            }
+        },
     )
 }
 
@@ -277,50 +349,57 @@ fn main() {
             a / b
         );
     };
+    // Thread counts that fit: a workload of `k` threads runs if k <= max.
+    let fits = |k: usize| k <= max.max(2);
     for &w in &counts {
         let a = mps(n, best_of(|| write_memlog(w, n)));
         let b = mps(n, best_of(|| write_lock(w, n)));
-        row("write (W writers)", &format!("{w} W"), a, b, "M rec/s");
-    }
-    for &r in &counts {
-        if r + 1 > max.max(2) {
-            continue;
-        }
-        let a = mps(n * r as u64, best_of(|| fanout_memlog(r, n)));
-        let b = mps(n * r as u64, best_of(|| fanout_lock(r, n)));
         row(
-            "fan-out (1 W → R streams, memlog `Writer`)",
-            &format!("1 W + {r} R"),
+            "write (W writers, `Log::write`)",
+            &format!("{w} W"),
             a,
             b,
-            "M rec/s delivered",
+            "M rec/s",
         );
     }
-    for &w in &counts {
-        if 2 * w > max.max(2) {
-            continue;
-        }
+    for &r in counts.iter().filter(|&&r| fits(r + 1)) {
+        let delivered = n * r as u64;
+        let a = mps(delivered, best_of(|| fanout_memlog(r, n)));
+        let v = mps(delivered, best_of(|| fanout_memlog_visit(r, n)));
+        let b = mps(delivered, best_of(|| fanout_lock(r, n)));
+        let t = format!("1 W + {r} R");
+        let unit = "M rec/s delivered";
+        row("fan-out (memlog `Writer`, iterator)", &t, a, b, unit);
+        row("fan-out (memlog `Writer`, `Stream::visit`)", &t, v, b, unit);
+    }
+    for &w in counts.iter().filter(|&&w| fits(2 * w)) {
         let a = mps(n * w as u64, best_of(|| mixed_memlog(w, n)));
         let b = mps(n * w as u64, best_of(|| mixed_lock(w, n)));
+        let t = format!("{w} W + {w} R");
         row(
             "mixed (W writers, W streams)",
-            &format!("{w} W + {w} R"),
+            &t,
             a,
             b,
             "M rec/s delivered",
         );
     }
     let per = n / 2;
-    for &r in &counts {
-        if r + 1 > max.max(2) {
-            continue;
-        }
-        let a = (0..3).map(|_| reads_memlog(r, per)).fold(0.0, f64::max) / 1e6;
-        let b = (0..3).map(|_| reads_lock(r, per)).fold(0.0, f64::max) / 1e6;
+    for &r in counts.iter().filter(|&&r| fits(r + 1)) {
+        let best = |f: fn(usize, u64) -> f64| (0..3).map(|_| f(r, per)).fold(0.0, f64::max) / 1e6;
+        let (a, p, b) = (best(reads_memlog), best(reads_pinned), best(reads_lock));
+        let t = format!("{r} R + 1 W");
         row(
-            "random reads under 1 writer",
-            &format!("{r} R + 1 W"),
+            "random reads under 1 writer (`Log::read`)",
+            &t,
             a,
+            b,
+            "M reads/s",
+        );
+        row(
+            "random reads under 1 writer (`Log::pin`)",
+            &t,
+            p,
             b,
             "M reads/s",
         );

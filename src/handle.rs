@@ -251,8 +251,10 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// # Ok::<(), memlog::Error>(())
     /// ```
     pub fn write_batch<I: IntoIterator<Item = T>>(&self, batch: I) -> Result<Range<Offset>, Error> {
+        self.check_writable()?;
+        let items = self.pull_batch(batch, |d| d)?;
         let created = self.inner.cfg.clock.now();
-        self.write_batch_timed(batch.into_iter().map(|data| (created, data)))
+        self.append_pulled(items, false, |d| entry(created, d))
     }
 
     /// Appends a batch whose records carry their own `created` times, with one
@@ -276,16 +278,32 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
         I: IntoIterator<Item = (SystemTime, T)>,
     {
         self.check_writable()?;
-        let entries = self.prepare_batch(batch)?;
-        let start = self.inner.cfg.start;
-        if entries.is_empty() {
+        let items = self.pull_batch(batch, |(_, d)| d)?;
+        self.append_pulled(items, false, |(created, d)| entry(created, d))
+    }
+
+    /// Claims and publishes a pulled batch (by the exclusive writer's claim
+    /// if `exclusive`); nothing in it runs user code.
+    pub(crate) fn append_pulled<U>(
+        &self,
+        items: Vec<U>,
+        exclusive: bool,
+        to_entry: impl FnMut(U) -> Entry<T>,
+    ) -> Result<Range<Offset>, Error> {
+        if items.is_empty() {
             return self.empty_batch();
         }
-        let n = entries.len() as u64;
+        let n = items.len() as u64;
         // As in `write_timed`, before the claim.
         crate::reclaim::drain();
-        let rel = self.inner.claim_batch(n)?;
-        self.inner.publish_claimed(rel, entries.into_iter());
+        let rel = if exclusive {
+            self.inner.claim_batch_exclusive(n)?
+        } else {
+            self.inner.claim_batch(n)?
+        };
+        self.inner
+            .publish_claimed(rel, items.into_iter().map(to_entry));
+        let start = self.inner.cfg.start;
         Ok(start + rel..start + rel + n)
     }
 
@@ -307,32 +325,46 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
         Ok(at..at)
     }
 
-    /// Pulls a batch into entries, checking each record's size and the
-    /// batch's length as it goes (user code: before any claim).
-    pub(crate) fn prepare_batch<I>(&self, batch: I) -> Result<Vec<Entry<T>>, Error>
-    where
-        I: IntoIterator<Item = (SystemTime, T)>,
-    {
-        let max = self.inner.cfg.capacity();
+    /// Pulls a batch (user code: before any claim), at most `capacity + 1`
+    /// items, then checks it in order: the first record too large
+    /// (`data` gives an item's payload), or the record one past capacity,
+    /// whichever comes first, refuses it.
+    pub(crate) fn pull_batch<U>(
+        &self,
+        batch: impl IntoIterator<Item = U>,
+        data: impl Fn(&U) -> &T,
+    ) -> Result<Vec<U>, Error> {
+        // A chunk at a time: `Vec::extend` reserves what the iterator's size
+        // hint promises, and a huge log must not reserve its whole capacity
+        // for an endless iterator.
+        const CHUNK: usize = 1 << 12;
         // On a 32-bit target a capacity beyond `usize` can not be buffered
         // anyway: the Vec's own limit comes first.
-        let limit = usize::try_from(max).unwrap_or(usize::MAX);
+        let limit = usize::try_from(self.inner.cfg.capacity()).unwrap_or(usize::MAX);
+        let most = limit.saturating_add(1);
         let mut items = batch.into_iter();
-        // Reserve no more than a batch may hold, and not more than a modest
-        // amount up front: the size hint is the iterator's word, not ours.
-        let mut entries = Vec::with_capacity(items.size_hint().0.min(limit).min(1 << 16));
-        for (created, data) in items.by_ref() {
-            if entries.len() == limit {
-                // One more than fits: stop pulling. `len` is what we know of
-                // the length: what was pulled, plus the iterator's own lower
-                // bound for the rest (exact for a Vec or a range).
-                let len = limit.saturating_add(1).saturating_add(items.size_hint().0);
-                return Err(Error::BatchTooLarge { len, max: limit });
+        let mut pulled = Vec::new();
+        loop {
+            let want = (most - pulled.len()).min(CHUNK);
+            let before = pulled.len();
+            pulled.extend(items.by_ref().take(want));
+            if pulled.len() - before < want || pulled.len() == most {
+                break;
             }
-            self.check_size(&data)?;
-            entries.push(entry(created, data));
         }
-        Ok(entries)
+        if self.inner.cfg.max_record.is_some() {
+            for item in pulled.iter().take(limit) {
+                self.check_size(data(item))?;
+            }
+        }
+        if pulled.len() > limit {
+            // `len` is what we know of the length: what was pulled, plus the
+            // iterator's own lower bound for the rest (exact for a Vec or a
+            // range).
+            let len = pulled.len().saturating_add(items.size_hint().0);
+            return Err(Error::BatchTooLarge { len, max: limit });
+        }
+        Ok(pulled)
     }
 
     /// Reads the record at `offset`.

@@ -193,8 +193,11 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
         &mut self,
         batch: I,
     ) -> Result<Range<Offset>, Error> {
+        let items = self.log.pull_batch(batch, |d| d)?;
         let created = self.log.inner.cfg.clock.now();
-        self.write_batch_timed(batch.into_iter().map(|data| (created, data)))
+        // The kept segment stays valid: if the batch moves past it, the next
+        // offset is past `hi` too.
+        self.log.append_pulled(items, true, |d| entry(created, d))
     }
 
     /// Appends a batch whose records carry their own `created` times; as
@@ -216,20 +219,10 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
     where
         I: IntoIterator<Item = (SystemTime, T)>,
     {
-        let entries = self.log.prepare_batch(batch)?;
-        if entries.is_empty() {
-            return self.log.empty_batch();
-        }
-        let n = entries.len() as u64;
-        crate::reclaim::drain();
-        let inner: &Inner<T> = &self.log.inner;
-        let rel = inner.claim_batch_exclusive(n)?;
-        // Segment by segment, moving the mark after each (the exclusive
-        // branch of `publish_claimed`). The kept segment stays valid: if
-        // the batch moved past it, the next offset is past `hi` too.
-        inner.publish_claimed(rel, entries.into_iter());
-        let start = inner.cfg.start;
-        Ok(start + rel..start + rel + n)
+        let items = self.log.pull_batch(batch, |(_, d)| d)?;
+        // As in `write_batch`.
+        self.log
+            .append_pulled(items, true, |(created, d)| entry(created, d))
     }
 
     /// Closes the log; as [`Log::close`]. Dropping the writer does too.

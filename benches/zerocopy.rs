@@ -5,7 +5,8 @@
 //! - `zc_stream_1w1r`: 1 writer → 1 reader, 1 M records, every record
 //!   checked: memlog's `Stream` iterator (clones into a read-ahead deque),
 //!   `Stream::visit` (by reference), both behind `Log::write`; `visit`
-//!   behind the exclusive `Writer` (default clock, then `TickingClock`);
+//!   behind the exclusive `Writer` (default clock, then `TickingClock`, then
+//!   `TickingClock` with a busy-spinning stream, as the disruptor's);
 //!   and the disruptor's single producer with one handler (by reference,
 //!   busy-spinning).
 //! - `zc_read_1t`: one thread reading retained offsets: `Log::read`,
@@ -133,10 +134,13 @@ fn by_visit<T: Checked>(log: &Log<T>) -> Duration {
     )
 }
 
-/// The exclusive `Writer` and `visit`: the fastest memlog pair for 1 → 1.
-fn by_writer_and_visit<T: Checked>(w: &mut Writer<T>) -> Duration {
+/// The exclusive `Writer` and `visit`: the fastest memlog pair for 1 → 1
+/// (with `spin`, the stream busy-spins as the disruptor's handler does).
+fn by_writer_and_visit<T: Checked>(w: &mut Writer<T>, spin: bool) -> Duration {
     let base = w.next_offset();
-    let read = read_by_visit(w.log().stream(base));
+    let stream = w.log().stream(base);
+    let stream = if spin { stream.busy_spin() } else { stream };
+    let read = read_by_visit(stream);
     one_to_one(
         base,
         |i| {
@@ -194,9 +198,14 @@ fn stream_group(c: &mut Criterion) {
             b.iter_custom(|it| (0..it).map(|_| by_visit(&log)).sum())
         });
         drop(log);
-        for (clock, name) in [
-            (None, "memlog_writer_visit"),
-            (Some(ticking()), "memlog_writer_ticking_visit"),
+        for (clock, spin, name) in [
+            (None, false, "memlog_writer_visit"),
+            (Some(ticking()), false, "memlog_writer_ticking_visit"),
+            (
+                Some(ticking()),
+                true,
+                "memlog_writer_ticking_visit_busy_spin",
+            ),
         ] {
             let b = Log::<T>::builder().segment_size(RING).history_segments(16);
             let b = match clock {
@@ -205,7 +214,7 @@ fn stream_group(c: &mut Criterion) {
             };
             let (mut w, _log) = b.build_exclusive().unwrap();
             g.bench_function(BenchmarkId::new(name, T::NAME), |b| {
-                b.iter_custom(|it| (0..it).map(|_| by_writer_and_visit(&mut w)).sum())
+                b.iter_custom(|it| (0..it).map(|_| by_writer_and_visit(&mut w, spin)).sum())
             });
         }
     }

@@ -862,6 +862,36 @@ impl<T: Send + Sync + 'static> Inner<T> {
         self.check_done(rel, cancel)
     }
 
+    /// `wait_for` for a busy-spinning stream (`Stream::busy_spin`): never
+    /// parks, so it takes no part in the wake-up handshake. It polls the
+    /// mark, which needs no pin (on the stamp path the mark trails the slot
+    /// stamps by at most the time a writer takes to move it), and every
+    /// 64 rounds does the full check, stamp included, and the deadline.
+    pub(crate) fn spin_for(
+        &self,
+        rel: u64,
+        by_stamp: bool,
+        cancel: Option<&AtomicBool>,
+        deadline: Option<Instant>,
+    ) -> Wait {
+        let mut round = 0u32;
+        loop {
+            if self.high_water() > rel {
+                return Wait::Ready;
+            }
+            round = round.wrapping_add(1);
+            if round % 64 == 0 {
+                if let Some(w) = self.poll_ready(rel, by_stamp, cancel) {
+                    return w;
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Wait::TimedOut;
+                }
+            }
+            crate::sync::spin_loop();
+        }
+    }
+
     /// Blocks until `rel` is published, the log closes below it, `cancel` is
     /// set, or `deadline` passes: spins with `Backoff`, then parks.
     pub(crate) fn wait_for(

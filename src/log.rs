@@ -132,7 +132,20 @@ impl<T: Send + Sync + 'static> Inner<T> {
     pub(crate) fn claim_one(&self) -> Result<u64, Error> {
         // Relaxed: the RMW alone makes claims unique; publication is ordered
         // by the slot stamps and the high-water mark, not by `tail`.
-        let rel = self.tail.fetch_add(1, Ordering::Relaxed);
+        self.claim_one_with(Ordering::Relaxed)
+    }
+
+    /// Claims `n` contiguous offsets; `Err(Closed)` if the log is closed.
+    /// A compare-exchange loop rather than `fetch_add`: a batch may be as
+    /// large as the log's capacity, so a failed one must add nothing.
+    pub(crate) fn claim_batch(&self, n: u64) -> Result<u64, Error> {
+        // Relaxed: as in `claim_one`.
+        self.claim_batch_with(n, Ordering::Relaxed)
+    }
+
+    #[inline(always)]
+    fn claim_one_with(&self, order: Ordering) -> Result<u64, Error> {
+        let rel = self.tail.fetch_add(1, order);
         if rel & CLOSED != 0 {
             // Give the increment back: only claims racing with this one can
             // have added theirs, so the count past the close stays bounded
@@ -143,24 +156,19 @@ impl<T: Send + Sync + 'static> Inner<T> {
         Ok(rel)
     }
 
-    /// Claims `n` contiguous offsets; `Err(Closed)` if the log is closed.
-    /// A compare-exchange loop rather than `fetch_add`: a batch may be as
-    /// large as the log's capacity, so a failed one must add nothing.
-    pub(crate) fn claim_batch(&self, n: u64) -> Result<u64, Error> {
+    #[inline(always)]
+    fn claim_batch_with(&self, n: u64, order: Ordering) -> Result<u64, Error> {
         let mut cur = self.tail.load(Ordering::Relaxed);
         loop {
             if cur & CLOSED != 0 {
                 return Err(Error::Closed);
             }
-            // Relaxed: as in `claim_one`. `cur + n` does not reach `CLOSED`:
-            // `n` is at most `MAX_RETAINED` (2^62) and writing 2^62 records
-            // takes centuries.
-            match self.tail.compare_exchange_weak(
-                cur,
-                cur + n,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
+            // `cur + n` does not reach `CLOSED`: `n` is at most
+            // `MAX_RETAINED` (2^62) and writing 2^62 records takes centuries.
+            match self
+                .tail
+                .compare_exchange_weak(cur, cur + n, order, Ordering::Relaxed)
+            {
                 Ok(_) => return Ok(cur),
                 Err(now) => cur = now,
             }
@@ -232,30 +240,12 @@ impl<T: Send + Sync + 'static> Inner<T> {
     /// did after it sees the offset claimed and does not sleep.
     #[inline]
     pub(crate) fn claim_one_exclusive(&self) -> Result<u64, Error> {
-        let rel = self.tail.fetch_add(1, Ordering::AcqRel);
-        if rel & CLOSED != 0 {
-            // As in `claim_one`.
-            self.tail.fetch_sub(1, Ordering::Relaxed);
-            return Err(Error::Closed);
-        }
-        Ok(rel)
+        self.claim_one_with(Ordering::AcqRel)
     }
 
     /// `claim_batch` for the exclusive writer, AcqRel for the same reason.
     pub(crate) fn claim_batch_exclusive(&self, n: u64) -> Result<u64, Error> {
-        let mut cur = self.tail.load(Ordering::Relaxed);
-        loop {
-            if cur & CLOSED != 0 {
-                return Err(Error::Closed);
-            }
-            match self
-                .tail
-                .compare_exchange_weak(cur, cur + n, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => return Ok(cur),
-                Err(now) => cur = now,
-            }
-        }
+        self.claim_batch_with(n, Ordering::AcqRel)
     }
 
     /// The exclusive writer has published every offset below `to`: moves the

@@ -540,15 +540,15 @@ impl<T: Send + Sync + 'static> Inner<T> {
         Ok(unsafe { slot.read(|e| self.record(rel, e)) })
     }
 
-    /// Clones up to `max` consecutive records from `rel` into `out` under one
-    /// pin: those below `hw` (known published), then, if `by_stamp`, those
-    /// whose own stamps say they are published. Each stamp is checked in
-    /// order, so the run stays gapless; `by_stamp` is for an in-order reader
-    /// that has read `rel - 1` and so knows every offset below `rel` is
-    /// published. It never loads the mark, whose cache line the writers'
-    /// compare-exchange owns: a caught-up stream then shares only the slots'
-    /// lines with the writer, as in crossbeam-channel or the disruptor.
-    /// Independent slot loads let the CPU overlap the cache misses of a run.
+    /// Clones up to `max` consecutive records from `rel` into `out`: those
+    /// below `hw` (known published), then, if `by_stamp`, those whose own
+    /// stamps say they are published. Each stamp is checked in order, so the
+    /// run stays gapless; `by_stamp` is for an in-order reader that has read
+    /// `rel - 1` and so knows every offset below `rel` is published. It never
+    /// loads the mark, whose cache line the writers' compare-exchange owns: a
+    /// caught-up stream then shares only the slots' lines with the writer, as
+    /// in crossbeam-channel or the disruptor. Independent slot loads let the
+    /// CPU overlap the cache misses of a run.
     ///
     /// Returns how many were cloned; `FutureOffset` if none is readable yet,
     /// `OutOfRange` if `rel`'s segment was purged.
@@ -563,44 +563,22 @@ impl<T: Send + Sync + 'static> Inner<T> {
     where
         T: Clone,
     {
-        let guard = self.reclaimer.pin();
-        let end = rel.saturating_add(max as u64);
-        let mut at = rel;
-        'segments: while at < end {
-            let (k, i) = self.split(at);
-            let seg = match self.segment_state(k, &guard) {
-                Installed::Current(seg) => seg,
-                Installed::NotYet => break,
-                Installed::Purged if at == rel => return Err(Error::OutOfRange),
-                // A later segment was purged while we read: stop at the gap.
-                Installed::Purged => break,
-            };
-            for slot in &seg.slots[i as usize..] {
-                if at == end || (at >= hw && !(by_stamp && slot.is_published(at))) {
-                    break 'segments;
+        self.walk_run(rel, hw, by_stamp, max, |at, e| {
+            let record = if at == rel {
+                self.record(at, e)
+            } else {
+                // A clone made ahead must not panic on behalf of an earlier
+                // record: end the run, and let the read that asks for this
+                // record clone it (and panic) itself.
+                let clone = std::panic::AssertUnwindSafe(|| self.record(at, e));
+                match std::panic::catch_unwind(clone) {
+                    Ok(r) => r,
+                    Err(_) => return false,
                 }
-                // SAFETY: published (below the mark, or stamp acquired just
-                // above), in the segment we hold pinned.
-                let clone = || unsafe { slot.read(|e| self.record(at, e)) };
-                let record = if at == rel {
-                    clone()
-                } else {
-                    // A clone made ahead must not panic on behalf of an
-                    // earlier record: end the run, and let the read that
-                    // asks for this record clone it (and panic) itself.
-                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(clone)) {
-                        Ok(r) => r,
-                        Err(_) => break 'segments,
-                    }
-                };
-                out.push_back(record);
-                at += 1;
-            }
-        }
-        if at == rel {
-            return Err(Error::FutureOffset);
-        }
-        Ok((at - rel) as usize)
+            };
+            out.push_back(record);
+            true
+        })
     }
 
     /// Whether a stamp-judged read of `rel` (`read_run` with `by_stamp`)
@@ -701,14 +679,8 @@ impl<T: Send + Sync + 'static> Inner<T> {
 
     /// Calls `f` with up to `max` consecutive records from `rel`, by
     /// reference and in order, each judged ready exactly as `read_run` judges
-    /// it (below `hw`, then, if `by_stamp`, by its own stamp), and so ending
-    /// where `read_run` would: at the first record not ready, or at a
-    /// segment purged meanwhile.
-    ///
-    /// It pins once per segment rather than once per call, so a long visit
-    /// holds back the reclamation of purged segments (memory) only for as
-    /// long as `f` takes over one segment. `f` runs under the pin: if it
-    /// panics, the panic unwinds out of here, unpinning, and the records
+    /// it, and so ending where `read_run` would. `f` runs under the pin: if
+    /// it panics, the panic unwinds out of here, unpinning, and the records
     /// before it were visited.
     ///
     /// Returns how many were visited; `FutureOffset` if none is readable yet,
@@ -721,6 +693,32 @@ impl<T: Send + Sync + 'static> Inner<T> {
         max: usize,
         mut f: impl FnMut(RecordRef<'_, T>),
     ) -> Result<usize, Error> {
+        self.walk_run(rel, hw, by_stamp, max, |at, e| {
+            f(self.record_ref(at, e));
+            true
+        })
+    }
+
+    /// The one walk of a run of ready records, for `read_run` and
+    /// `visit_run`: hands `sink` up to `max` consecutive entries from `rel`,
+    /// those below `hw` (known published), then, if `by_stamp`, those whose
+    /// own stamps say they are published, in order, ending at the first one
+    /// not ready or at a segment purged meanwhile. `sink` returning false
+    /// ends the run before that entry.
+    ///
+    /// It pins once per segment, so a long run (or a slow sink) holds back
+    /// the reclamation of purged segments (memory) only for one segment.
+    ///
+    /// Returns how many entries the sink took; `FutureOffset` if none is
+    /// ready, `OutOfRange` if `rel`'s segment was purged.
+    fn walk_run(
+        &self,
+        rel: u64,
+        hw: u64,
+        by_stamp: bool,
+        max: usize,
+        mut sink: impl FnMut(u64, &Entry<T>) -> bool,
+    ) -> Result<usize, Error> {
         let end = rel.saturating_add(max as u64);
         let mut at = rel;
         'segments: while at < end {
@@ -730,7 +728,7 @@ impl<T: Send + Sync + 'static> Inner<T> {
                 Installed::Current(seg) => seg,
                 Installed::NotYet => break,
                 Installed::Purged if at == rel => return Err(Error::OutOfRange),
-                // A later segment was purged while we visited: stop at the gap.
+                // A later segment was purged during the run: stop at the gap.
                 Installed::Purged => break,
             };
             for slot in &seg.slots[i as usize..] {
@@ -738,8 +736,10 @@ impl<T: Send + Sync + 'static> Inner<T> {
                     break 'segments;
                 }
                 // SAFETY: published (below the mark, or stamp acquired just
-                // above), in the segment `guard` pins until `f` returns.
-                unsafe { slot.read(|e| f(self.record_ref(at, e))) };
+                // above), in the segment `guard` pins until `sink` returns.
+                if !unsafe { slot.read(|e| sink(at, e)) } {
+                    break 'segments;
+                }
                 at += 1;
             }
         }

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 /// # Read-ahead
 /// A stream writes nothing shared while it reads: readers do not slow each
 /// other or the writers down. It clones up to 32 ready records at a time
-/// under one epoch pin (so the CPU overlaps their cache misses) and yields
+/// under one epoch pin per segment (so the CPU overlaps their cache misses) and yields
 /// them one by one. So **up to 31 records fetched before a purge may still
 /// be yielded after it**, as a Go channel's buffer or a Kafka consumer's
 /// fetched batch would: they are intact copies, and `OutOfRange` (or
@@ -78,7 +78,7 @@ pub struct Stream<T> {
     ahead: VecDeque<Record<T>>,
 }
 
-/// How many records a stream clones ahead under one epoch pin.
+/// How many records a stream clones ahead at once (one epoch pin per segment).
 const READ_AHEAD: usize = 32;
 
 /// Cancels a [`Stream`] (or an `AsyncStream`) from any thread, waking it if

@@ -21,29 +21,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 use support::locklog::LockLog;
-use support::{tag, Checker, Payload, PAYLOAD};
+use support::{tag, Checked, Checker, Payload};
 
 const N: u64 = 1_000_000;
 const RING: usize = 1 << 16;
-
-/// A reader's per-record check for each payload type.
-trait Checked: Payload {
-    fn ok(&self, c: &mut Checker) -> bool;
-}
-
-impl Checked for u64 {
-    #[inline]
-    fn ok(&self, c: &mut Checker) -> bool {
-        c.check(*self)
-    }
-}
-
-impl Checked for Bytes {
-    #[inline]
-    fn ok(&self, _: &mut Checker) -> bool {
-        self.as_ref() == PAYLOAD
-    }
-}
 
 /// Spawns `writers` threads, each writing its share of `N` with `write`.
 fn spawn_writers<F>(writers: u64, write: F) -> Vec<thread::JoinHandle<()>>

@@ -31,29 +31,10 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 use support::locklog::LockLog;
-use support::{Checker, Payload, PAYLOAD};
+use support::{Checked, Checker, Payload};
 
 const N: u64 = 1_000_000;
 const RING: usize = 1 << 16;
-
-/// A reader's per-record check for each payload type.
-trait Checked: Payload {
-    fn ok(&self, c: &mut Checker) -> bool;
-}
-
-impl Checked for u64 {
-    #[inline]
-    fn ok(&self, c: &mut Checker) -> bool {
-        c.check(*self)
-    }
-}
-
-impl Checked for Bytes {
-    #[inline]
-    fn ok(&self, _: &mut Checker) -> bool {
-        self.as_ref() == PAYLOAD
-    }
-}
 
 // ------------------------------------------------------------ streaming
 

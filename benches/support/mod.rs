@@ -76,3 +76,23 @@ impl Checker {
         self.seen
     }
 }
+
+/// A streaming reader's per-record check for each payload type: u64 records
+/// carry a writer tag (`Checker`), `Bytes` records the fixed payload.
+pub trait Checked: Payload {
+    fn ok(&self, c: &mut Checker) -> bool;
+}
+
+impl Checked for u64 {
+    #[inline]
+    fn ok(&self, c: &mut Checker) -> bool {
+        c.check(*self)
+    }
+}
+
+impl Checked for Bytes {
+    #[inline]
+    fn ok(&self, _: &mut Checker) -> bool {
+        self.as_ref() == PAYLOAD
+    }
+}

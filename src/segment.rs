@@ -55,6 +55,12 @@ impl<T> Segment<T> {
         }
         let base = self.index * self.slots.len() as u64;
         self.index = EMPTY;
+        if !std::mem::needs_drop::<T>() {
+            // Nothing to drop, and the stamps may stay: each holds an offset
+            // of this or an earlier incarnation, which no later offset's
+            // check matches (slot.rs).
+            return None;
+        }
         let mut first = None;
         for (i, slot) in self.slots.iter().enumerate() {
             // SAFETY: `&mut self` is exclusive access to every slot. A slot

@@ -9,6 +9,9 @@
 //!
 //! When a purged segment is reclaimed, each entry is dropped and its stamp
 //! cleared to 0, so a recycled segment starts with every slot unpublished.
+//! For a `T` with nothing to drop the stamps are left as they are: a stamp
+//! is an absolute offset (`rel + 1`), a recycled segment only ever holds
+//! later offsets, so a stale stamp never reads as published.
 
 use crate::sync::{AtomicU64, Ordering, UnsafeCell};
 use std::mem::MaybeUninit;

@@ -1,7 +1,8 @@
 //! Configuring a log, and checking the configuration.
 
-use crate::clock::{Clock, CoarseClock};
+use crate::clock::{Clock, CoarseClock, TickingClock};
 use crate::{Error, Log, Offset, Writer};
+use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -72,15 +73,22 @@ pub(crate) struct Config<T> {
     pub(crate) ring_len: u64,
     pub(crate) ring_div: StrengthReducedU64,
     pub(crate) clock: Arc<dyn Clock>,
+    /// `clock`, if it is a [`TickingClock`]: the exclusive writer reads its
+    /// time directly (writer.rs).
+    pub(crate) ticking: Option<TickingClock>,
     pub(crate) max_record: Option<(usize, SizeOf<T>)>,
     /// Written only through its [`Writer`](crate::Writer) (see writer.rs).
     pub(crate) exclusive: bool,
+    /// For an exclusive log: whether the writer's half of the asymmetric
+    /// fence is a compiler fence (fence.rs).
+    pub(crate) expedited: bool,
 }
 
 impl<T> Clone for Config<T> {
     fn clone(&self) -> Self {
         Config {
             clock: Arc::clone(&self.clock),
+            ticking: self.ticking.clone(),
             ..*self
         }
     }
@@ -116,6 +124,7 @@ pub struct Builder<T> {
     segment_size: usize,
     history: usize,
     clock: Arc<dyn Clock>,
+    ticking: Option<TickingClock>,
     max_record: Option<(usize, SizeOf<T>)>,
     _t: PhantomData<fn() -> T>,
 }
@@ -127,6 +136,7 @@ impl<T> Clone for Builder<T> {
             segment_size: self.segment_size,
             history: self.history,
             clock: Arc::clone(&self.clock),
+            ticking: self.ticking.clone(),
             max_record: self.max_record,
             _t: PhantomData,
         }
@@ -151,6 +161,7 @@ impl<T> Default for Builder<T> {
             segment_size: DEFAULT_SEGMENT_SIZE,
             history: DEFAULT_HISTORY_SEGMENTS,
             clock: Arc::new(CoarseClock),
+            ticking: None,
             max_record: None,
             _t: PhantomData,
         }
@@ -215,6 +226,7 @@ impl<T> Builder<T> {
     /// # Ok::<(), memlog::Error>(())
     /// ```
     pub fn clock<C: Clock>(mut self, c: C) -> Self {
+        self.ticking = (&c as &dyn Any).downcast_ref::<TickingClock>().cloned();
         self.clock = Arc::new(c);
         self
     }
@@ -271,6 +283,9 @@ impl<T> Builder<T> {
     {
         let mut cfg = self.config()?;
         cfg.exclusive = true;
+        // Before the log exists: its writer and readers then agree on how
+        // the asymmetric fence is made (fence.rs).
+        cfg.expedited = crate::fence::init();
         let log = Log::from_config(cfg);
         Ok((Writer::new(log.clone()), log))
     }
@@ -320,8 +335,10 @@ impl<T> Builder<T> {
             ring_len,
             ring_div: StrengthReducedU64::new(ring_len),
             clock: self.clock,
+            ticking: self.ticking,
             max_record: self.max_record,
             exclusive: false,
+            expedited: false,
         })
     }
 }

@@ -404,10 +404,25 @@ impl TickingClock {
     }
 }
 
+impl TickingClock {
+    /// The last time read, as stored: nanoseconds since the Unix epoch.
+    #[inline]
+    pub(crate) fn nanos(&self) -> u64 {
+        // Relaxed: see `Ticking::nanos`.
+        self.shared.nanos.load(Ordering::Relaxed)
+    }
+
+    /// The time `nanos` (a value of [`nanos`](TickingClock::nanos)) stands for.
+    #[inline]
+    pub(crate) fn time_of(nanos: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(nanos)
+    }
+}
+
 impl Clock for TickingClock {
     #[inline]
     fn now(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_nanos(self.shared.nanos.load(Ordering::Relaxed))
+        Self::time_of(self.nanos())
     }
 }
 

@@ -297,7 +297,7 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
         // As in `write_timed`, before the claim.
         crate::reclaim::drain();
         let rel = if exclusive {
-            self.inner.claim_batch_exclusive(n)?
+            self.inner.claim_exclusive(n)?
         } else {
             self.inner.claim_batch(n)?
         };

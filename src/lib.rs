@@ -201,6 +201,7 @@ mod async_stream;
 mod builder;
 pub mod clock;
 mod error;
+mod fence;
 mod handle;
 mod log;
 mod reclaim;

@@ -69,14 +69,20 @@ pub(crate) struct Inner<T> {
     /// `fetch_add` (one record) or a compare-exchange that refuses a closed
     /// log (a batch); a single claim that fails `Closed` gives its increment
     /// back, so failed claims never add up into the `CLOSED` bit.
-    tail: CachePadded<AtomicU64>,
+    ///
+    /// With an exclusive writer, only that writer stores it, by plain stores
+    /// (writer.rs), and it has no `CLOSED` bit: `closing` says closed.
+    pub(crate) tail: CachePadded<AtomicU64>,
     /// Every relative offset below it is published.
-    high_water: CachePadded<AtomicU64>,
+    pub(crate) high_water: CachePadded<AtomicU64>,
     /// Base (relative) of the oldest segment that is not purged.
     first_retained: AtomicU64,
     /// One more than the value of `tail` when the log was closed (the end of
     /// what was written), or `NOT_CLOSED`. Stored once, by the winning `close`.
-    closed_end: AtomicU64,
+    pub(crate) closed_end: AtomicU64,
+    /// Set by `close` on a log with an exclusive writer (unused otherwise):
+    /// nobody may read-modify-write the `tail` that writer stores.
+    pub(crate) closing: AtomicBool,
     pub(crate) waiters: Waiters,
     ring: Box<[RingSlot<T>]>,
     pool: Arc<Pool<T>>,
@@ -100,6 +106,7 @@ impl<T: Send + Sync + 'static> Inner<T> {
             high_water: CachePadded::new(AtomicU64::new(0)),
             first_retained: AtomicU64::new(0),
             closed_end: AtomicU64::new(NOT_CLOSED),
+            closing: AtomicBool::new(false),
             waiters: Waiters::new(),
             ring: (0..cfg.ring_len).map(|_| RingSlot::new()).collect(),
             pool: Arc::new(Pool::new(cfg.segment_size as usize)),
@@ -212,7 +219,7 @@ impl<T: Send + Sync + 'static> Inner<T> {
             // Publish this segment's part before installing the next one: an
             // install may wait for these very offsets (`install`).
             if exclusive {
-                self.move_mark_exclusive(at);
+                self.store_mark(at);
                 moved = true;
             } else {
                 moved |= self.move_mark(from, at);
@@ -226,45 +233,6 @@ impl<T: Send + Sync + 'static> Inner<T> {
         if moved {
             self.waiters.notify_if_any();
         }
-    }
-
-    // ------------------------------------------------- the exclusive writer
-
-    /// Claims one offset for the exclusive writer (writer.rs).
-    ///
-    /// AcqRel, where `claim_one` is Relaxed: the exclusive writer moves the
-    /// mark with plain stores, so this RMW is its half of the wake-up
-    /// handshake. A reader that registered and then re-read `tail` with an
-    /// RMW (`recheck_registered`) before this claim in `tail`'s modification
-    /// order is seen by the writer's later load of the waiter count; one that
-    /// did after it sees the offset claimed and does not sleep.
-    #[inline]
-    pub(crate) fn claim_one_exclusive(&self) -> Result<u64, Error> {
-        self.claim_one_with(Ordering::AcqRel)
-    }
-
-    /// `claim_batch` for the exclusive writer, AcqRel for the same reason.
-    pub(crate) fn claim_batch_exclusive(&self, n: u64) -> Result<u64, Error> {
-        self.claim_batch_with(n, Ordering::AcqRel)
-    }
-
-    /// The exclusive writer has published every offset below `to`: moves the
-    /// mark there and wakes parked readers. A store, not a compare-exchange:
-    /// nobody else moves the mark (readers' `fetch_add(0)` leaves it as it
-    /// is), and the offsets are published in order.
-    #[inline]
-    pub(crate) fn advance_exclusive(&self, to: u64) {
-        self.move_mark_exclusive(to);
-        // Relaxed: ordered after this writer's claim RMW (see
-        // `claim_one_exclusive`), which is what the handshake needs.
-        self.waiters.notify_if_any();
-    }
-
-    /// `advance_exclusive` without the wake-up.
-    #[inline]
-    fn move_mark_exclusive(&self, to: u64) {
-        // Release: hands the slots below `to` to readers that acquire the mark.
-        self.high_water.store(to, Ordering::Release);
     }
 
     /// The segment of relative offset `rel` (claimed by the caller, not yet
@@ -829,15 +797,9 @@ impl<T: Send + Sync + 'static> Inner<T> {
         cancel: Option<&AtomicBool>,
     ) -> Option<Wait> {
         if self.cfg.exclusive {
-            // The exclusive writer's RMW is its claim on `tail`, not a move of
-            // the mark: meet it there (see `claim_one_exclusive`).
-            let t = self.tail.fetch_add(0, Ordering::AcqRel);
-            // Once closed, `tail` may briefly count claims that failed.
-            let claimed = if t & CLOSED != 0 {
-                self.closed_end()
-            } else {
-                t
-            };
+            // The exclusive writer moves nothing with an RMW: meet it on its
+            // claim, through the asymmetric fence (writer.rs).
+            let claimed = self.meet_exclusive_writer();
             if self.high_water() > rel || (by_stamp && self.stamped(rel)) {
                 return Some(Wait::Ready);
             }
@@ -937,6 +899,11 @@ impl<T> Inner<T> {
     /// end of what was written is stored, also when another thread's
     /// `close` won the race.
     pub(crate) fn close(&self) {
+        if self.cfg.exclusive {
+            self.close_exclusive();
+            self.waiters.notify_all();
+            return;
+        }
         let prev = self.tail.fetch_or(CLOSED, Ordering::AcqRel);
         if prev & CLOSED == 0 {
             // Everything claimed before the fetch_or will be published; streams
@@ -949,12 +916,15 @@ impl<T> Inner<T> {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
+        if self.cfg.exclusive {
+            return self.closing.load(Ordering::Acquire);
+        }
         self.tail.load(Ordering::Acquire) & CLOSED != 0
     }
 
     /// The end of what was written, once the log is closed; waits for the
     /// winning `close` to store it (it runs no user code in between).
-    fn closed_end(&self) -> u64 {
+    pub(crate) fn closed_end(&self) -> u64 {
         let backoff = Backoff::new();
         loop {
             let end = self.closed_end.load(Ordering::Acquire);
@@ -973,10 +943,10 @@ impl<T> Inner<T> {
     /// what was written (not counting claims that failed `Closed`).
     pub(crate) fn tail(&self) -> u64 {
         let t = self.tail.load(Ordering::Acquire);
-        if t & CLOSED != 0 {
+        if self.is_closed() {
             return self.closed_end();
         }
-        t
+        t & !CLOSED
     }
 }
 

@@ -4,9 +4,9 @@
 //! (a `Writer` is made once, by [`Builder::build_exclusive`], and is not
 //! `Clone`; `&mut self` on every write), a write needs less than the
 //! many-writer protocol in log.rs:
-//! - **One read-modify-write, the claim.** `tail.fetch_add(1)` still
-//!   linearises the write against `close` (which sets the `CLOSED` bit of
-//!   `tail`), and it is the writer's half of the wake-up handshake (below).
+//! - **The claim is a plain store.** Only this writer stores `tail`; how a
+//!   write still linearises against `close` and meets sleeping readers
+//!   without a read-modify-write is below.
 //! - **The mark moves by a plain store.** Offsets are published in order by
 //!   one thread, so there are no out-of-order finishers to carry over, no
 //!   announce, no compare-exchange: publish the slot's stamp, then store the
@@ -17,27 +17,41 @@
 //!   that segment: a segment is purged only when a later one is installed,
 //!   and only this writer installs.
 //!
-//! # The wake-up handshake without a read-modify-write of the mark
-//! In the many-writer protocol the writer and a sleeping reader meet on RMWs
-//! of the high-water mark (wait.rs). Here the writer's only RMW is its claim,
-//! *before* it publishes, so they meet on `tail` instead: a reader about to
-//! sleep registers, then re-reads `tail` with an RMW (`fetch_add(0)`,
-//! `Inner::recheck_registered`); the writer claims with an AcqRel RMW and,
-//! after storing the mark, loads the waiter count.
-//! - If the reader's RMW comes first in `tail`'s modification order, the
-//!   writer's claim reads from it, so the registration happens-before the
-//!   writer's count load: the writer sees it and wakes the reader.
-//! - If it comes after, the reader sees the offset claimed. The writer is
-//!   between claim and publish, where no user code runs, so the reader does
-//!   not sleep: it yields and looks again (`Wait::Claimed`).
+//! # No read-modify-write at all: an asymmetric fence
+//! A write is plain stores and loads. The writer stores `tail = rel + n`
+//! (announcing the claim), runs [`fence::light`] (a compiler fence where
+//! Linux's `membarrier` is available, see fence.rs), loads `closing` and
+//! the waiter count, then publishes the slots and stores the mark. The two
+//! rare paths that must meet a write in flight run [`fence::heavy`] between
+//! their own store and their load of `tail`:
+//! - **A reader about to sleep** registers (the count goes up), runs
+//!   `heavy`, and loads `tail` (`Inner::meet_exclusive_writer`). Either the
+//!   writer's count load comes after the barrier and sees the registration
+//!   (it wakes the reader once it has stored the mark), or the reader's
+//!   `tail` load sees the claim: the writer is between claim and publish,
+//!   where no user code runs, so the reader does not sleep; it yields and
+//!   looks again (`Wait::Claimed`).
+//! - **`close`** sets `closing` (a word of its own: nobody may
+//!   read-modify-write the `tail` this writer stores), runs `heavy`, loads
+//!   `tail` and stores it as the end. Either the writer's `closing` load
+//!   comes before the barrier, so the closer's `tail` load sees the claim
+//!   and the end covers it; or it sees `closing`, and the writer waits for
+//!   the end and publishes only if its claim is below it. A batch is stored
+//!   as one `tail` value, so the closer sees all of it or none: it lands
+//!   whole or fails whole.
 //!
-//! Either way no wake-up is lost, and a writer with nobody parked pays one
-//! relaxed load, no fence and no lock. Readers that have not gone to sleep
-//! read the mark and the stamps as with any log.
+//! So no wake-up is lost, nothing is published past the end a `close`
+//! returned, and everything below that end is published. With nobody
+//! parked and the log open, a write pays no fence instruction, no lock and
+//! no read-modify-write: the stores of a single-producer ring buffer, plus
+//! the two loads. Readers that have not gone to sleep read the mark and
+//! the stamps as with any log.
 
+use crate::clock::TickingClock;
+use crate::fence;
 use crate::log::{entry, Inner};
-use crate::segment::Segment;
 use crate::slot::Slot;
+use crate::sync::Ordering;
 use crate::{Error, Log, Offset};
 use std::fmt;
 use std::ops::Range;
@@ -49,9 +63,11 @@ use std::time::SystemTime;
 ///
 /// It is `Send` (move it to the producer's thread) and not `Clone`, and its
 /// writes take `&mut self`, so there is one writer at a time by
-/// construction. In exchange a write costs one atomic read-modify-write
-/// (where [`Log::write`] needs two), no segment lookup, and no
-/// compare-exchange loop (see the module docs of `writer.rs`).
+/// construction. In exchange a write costs no atomic read-modify-write
+/// (where [`Log::write`] needs two), no fence instruction where Linux's
+/// `membarrier` is available, and no segment lookup (see the module docs
+/// of `writer.rs`). A reader about to sleep, and `close`, pay for it
+/// instead: one `membarrier` system call each (about a microsecond).
 ///
 /// Dropping the writer closes the log, as dropping the last sender of a
 /// channel does: streams drain what was written and end.
@@ -73,15 +89,24 @@ use std::time::SystemTime;
 #[must_use = "dropping the Writer closes the log"]
 pub struct Writer<T> {
     log: Log<T>,
-    /// The segment holding relative offsets `lo..hi`, which this writer is
-    /// filling (null before the first write). Valid while the next offset is
-    /// in `lo..hi`: see the module docs.
-    seg: *const Segment<T>,
+    /// The slots of the segment holding relative offsets `lo..hi`, which
+    /// this writer is filling (null before the first write). Valid while
+    /// the next offset is in `lo..hi`: see the module docs.
+    slots: *const Slot<T>,
     lo: u64,
     hi: u64,
+    /// Whether this thread's postponed reclamations are to be run before the
+    /// next write: set when a write entered a segment, the only place where
+    /// a write pins (reclaim.rs). A write that pins nothing leaves nothing
+    /// to run, so the others skip the thread-local lookup.
+    drain_due: bool,
+    /// The log's clock if it is a [`TickingClock`], read directly, and the
+    /// last tick it told with the time made of it: a write within one tick
+    /// reuses that time rather than build it again.
+    ticking: Option<(TickingClock, u64, SystemTime)>,
 }
 
-// SAFETY: `seg` points into the log's ring, which the writer's `Log` keeps
+// SAFETY: `slots` points into the log's ring, which the writer's `Log` keeps
 // alive, and is only used by `&mut self` methods (there is one user at a
 // time); records move in from the writer's thread (`T: Send`) and are read
 // by reference by readers on others (`T: Sync`), as with `Log`.
@@ -103,15 +128,34 @@ impl<T> fmt::Debug for Writer<T> {
 
 impl<T: Clone + Send + Sync + 'static> Writer<T> {
     pub(crate) fn new(log: Log<T>) -> Self {
+        let ticking = log.inner.cfg.ticking.clone();
         Writer {
             log,
-            seg: std::ptr::null(),
+            slots: std::ptr::null(),
             lo: 0,
             hi: 0,
+            drain_due: true,
+            ticking: ticking.map(|t| (t, 0, TickingClock::time_of(0))),
         }
     }
 
-    /// Appends a record and returns its offset; as [`Log::write`], with one
+    /// The time to stamp a write with: the log's clock, read as
+    /// [`Clock::now`] would (a [`TickingClock`] directly).
+    #[inline]
+    fn now(&mut self) -> SystemTime {
+        match &mut self.ticking {
+            Some((clock, last, time)) => {
+                let nanos = clock.nanos();
+                if nanos != *last {
+                    (*last, *time) = (nanos, TickingClock::time_of(nanos));
+                }
+                *time
+            }
+            None => self.log.inner.cfg.clock.now(),
+        }
+    }
+
+    /// Appends a record and returns its offset; as [`Log::write`], with no
     /// atomic read-modify-write instead of two.
     ///
     /// # Errors
@@ -127,7 +171,7 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
     /// ```
     #[inline]
     pub fn write(&mut self, data: T) -> Result<Offset, Error> {
-        let created = self.log.inner.cfg.clock.now();
+        let created = self.now();
         self.write_timed(created, data)
     }
 
@@ -148,23 +192,24 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
     /// ```
     #[inline]
     pub fn write_timed(&mut self, created: SystemTime, data: T) -> Result<Offset, Error> {
-        // As in `Log::write_timed`: before anything else.
-        crate::reclaim::drain();
+        // As in `Log::write_timed`: before anything else, when due.
+        if self.drain_due {
+            self.drain_due = false;
+            crate::reclaim::drain();
+        }
         self.log.check_size(&data)?;
-        let rel = self.log.inner.claim_one_exclusive()?;
+        let rel = self.log.inner.claim_exclusive(1)?;
         if rel >= self.hi {
             self.enter_segment(rel);
         }
         let inner: &Inner<T> = &self.log.inner;
         // SAFETY: this writer claimed `rel`, the only writer of its slot;
-        // `seg` holds `lo..hi`, which contains `rel` (checked above; offsets
-        // only grow), and stays installed until this writer installs a later
-        // segment (module docs); `rel - lo < segment_size == slots.len()`.
+        // `slots` are those of the segment holding `lo..hi`, which contains
+        // `rel` (checked above; offsets only grow), and stays installed
+        // until this writer installs a later segment (module docs);
+        // `rel - lo < segment_size`, the number of slots.
         unsafe {
-            let slots: &[Slot<T>] = &(*self.seg).slots;
-            slots
-                .get_unchecked((rel - self.lo) as usize)
-                .publish(rel, entry(created, data));
+            (*self.slots.add((rel - self.lo) as usize)).publish(rel, entry(created, data));
         }
         inner.advance_exclusive(rel + 1);
         Ok(inner.cfg.start + rel)
@@ -174,7 +219,13 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
     /// not yet published, and keeps it for the writes that follow.
     #[cold]
     fn enter_segment(&mut self, rel: u64) {
-        (self.seg, self.lo, self.hi) = self.log.inner.write_segment(rel);
+        let seg;
+        (seg, self.lo, self.hi) = self.log.inner.write_segment(rel);
+        // SAFETY: `write_segment` returns the installed segment of `rel`,
+        // which this writer has claimed: valid until it installs a later one.
+        self.slots = unsafe { (*seg).slots.as_ptr() };
+        // The install may have pinned, and the pin collected.
+        self.drain_due = true;
     }
 
     /// Appends a batch at consecutive offsets with one claim; as
@@ -194,7 +245,7 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
         batch: I,
     ) -> Result<Range<Offset>, Error> {
         let items = self.log.pull_batch(batch, |d| d)?;
-        let created = self.log.inner.cfg.clock.now();
+        let created = self.now();
         // The kept segment stays valid: if the batch moves past it, the next
         // offset is past `hi` too.
         self.log.append_pulled(items, true, |d| entry(created, d))
@@ -284,5 +335,92 @@ impl<T> Drop for Writer<T> {
     /// Closes the log: nobody else can write to it.
     fn drop(&mut self) {
         self.log.inner.close();
+    }
+}
+
+/// The exclusive writer's side of the protocol, and the two rare paths that
+/// meet it (module docs). Only the `Writer` calls the claim and the mark
+/// store; `close` and `recheck_registered` (log.rs) call the rest.
+impl<T> Inner<T> {
+    /// Claims `n` offsets for the exclusive writer: `Err(Closed)` if the log
+    /// is closed (then nothing is claimed).
+    #[inline]
+    pub(crate) fn claim_exclusive(&self, n: u64) -> Result<u64, Error> {
+        // Relaxed: only this writer stores `tail`; this is its own last store.
+        let rel = self.tail.load(Ordering::Relaxed);
+        // The announce. Relaxed: `light` below orders it before the loads
+        // that follow, against `heavy` on the other side (module docs).
+        self.tail.store(rel + n, Ordering::Relaxed);
+        fence::light(self.cfg.expedited);
+        // Relaxed: as above; the end it leads to is acquired.
+        if self.closing.load(Ordering::Relaxed) {
+            return self.claim_while_closing(rel, n);
+        }
+        Ok(rel)
+    }
+
+    /// A claim that met `close`: it lands if the closer saw it.
+    #[cold]
+    fn claim_while_closing(&self, rel: u64, n: u64) -> Result<u64, Error> {
+        // The closer runs no user code between setting `closing` and storing
+        // the end, which is `tail` as it loaded it after `heavy`: this
+        // claim's value or the one before (a later one can not exist yet).
+        let end = self.closed_end();
+        debug_assert!(end == rel || end == rel + n, "{end} {rel} {n}");
+        if rel + n <= end {
+            return Ok(rel);
+        }
+        // Not seen: take it back, so that `tail` stays the end.
+        self.tail.store(rel, Ordering::Relaxed);
+        Err(Error::Closed)
+    }
+
+    /// The exclusive writer has published every offset below `to`: moves the
+    /// mark there and wakes parked readers. A store, not a compare-exchange:
+    /// nobody else moves the mark, and the offsets are published in order.
+    #[inline]
+    pub(crate) fn advance_exclusive(&self, to: u64) {
+        self.store_mark(to);
+        // Relaxed: loaded after this write's `light` (in its claim), which
+        // is what the handshake needs (module docs).
+        self.waiters.notify_if_any();
+    }
+
+    /// `advance_exclusive` without the wake-up.
+    #[inline]
+    pub(crate) fn store_mark(&self, to: u64) {
+        // Release: hands the slots below `to` to readers that acquire the mark.
+        self.high_water.store(to, Ordering::Release);
+    }
+
+    /// `close` on a log with an exclusive writer.
+    pub(crate) fn close_exclusive(&self) {
+        // AcqRel: one winner; a loser waits for the winner's end below.
+        if self.closing.swap(true, Ordering::AcqRel) {
+            self.closed_end();
+            return;
+        }
+        fence::heavy();
+        // Every claim the writer stored before its `light` that missed
+        // `closing` (module docs). Relaxed: the end is what matters, and
+        // readers wait on the mark to reach it.
+        let end = self.tail.load(Ordering::Relaxed);
+        // Release: pairs with the Acquire loads in `closed_end`.
+        self.closed_end.store(end + 1, Ordering::Release);
+    }
+
+    /// A reader about to sleep, registered: where the exclusive writer's
+    /// claims end (or, once closed, where the log ends). Any offset below it
+    /// will be published without a wake-up being needed; for any at or above
+    /// it, the writer sees the registration (module docs).
+    pub(crate) fn meet_exclusive_writer(&self) -> u64 {
+        fence::heavy();
+        // Relaxed: ordered by `heavy` against the writer's `light`.
+        let claimed = self.tail.load(Ordering::Relaxed);
+        if self.closing.load(Ordering::Acquire) {
+            // Claims may have failed: the end is what will be published.
+            return self.closed_end();
+        }
+        claimed
     }
 }

@@ -167,3 +167,41 @@ fn exclusive_batch_across_segments_no_lost_wakeup() {
         assert_eq!(log.waiter_count(), 0);
     });
 }
+
+/// A batch racing `close` from a read handle lands whole or fails whole:
+/// `close` sees the writer's claim of both offsets or neither. A stream
+/// blocked across the race drains exactly what landed; a refused writer
+/// stays refused, and the end does not move.
+#[test]
+fn exclusive_batch_racing_close_lands_whole_or_not_at_all() {
+    explore(|seen| {
+        let (mut w, log) = exclusive::<u32>(2, 1);
+        let mut blocked = log.stream(0);
+        let t = thread::spawn(move || {
+            let r = w.write_batch([1, 2]);
+            (r, w)
+        });
+        log.close();
+        let drained: Vec<u32> = (&mut blocked).map(|r| r.unwrap().data).collect();
+        let (r, mut w) = t.join().unwrap();
+        let end = log.next_offset();
+        assert_eq!(w.write(3), Err(Error::Closed));
+        assert_eq!(log.next_offset(), end);
+        match r {
+            Ok(range) => {
+                seen.note("landed");
+                assert_eq!(range, 0..2);
+                assert_eq!(drained, [1, 2]);
+                assert_eq!(log.next_offset(), 2);
+            }
+            Err(Error::Closed) => {
+                seen.note("refused");
+                assert!(drained.is_empty());
+                assert_eq!(log.next_offset(), 0);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(w.is_closed());
+    })
+    .assert_reached(&["landed", "refused"]);
+}

@@ -407,7 +407,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
                 r => return r,
             }
             let rel = self.rel()?;
-            match wait(&self.log.inner, rel, self.contiguous, &self.cancel) {
+            match wait(&self.log.inner, rel, self.by_stamp(), &self.cancel) {
                 Some(Wait::Ready) => {}
                 // Claimed: the exclusive writer is publishing it, not yet.
                 None | Some(Wait::Claimed) => return Err(Error::FutureOffset),
@@ -431,18 +431,19 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
             let Ok(rel) = self.log.rel(self.pos) else {
                 return Err(self.fell_behind());
             };
+            let by_stamp = self.by_stamp();
             let inner = &self.log.inner;
-            if !self.contiguous && rel >= self.cached_hw {
+            if !by_stamp && rel >= self.cached_hw {
                 // First read: only the mark says that nothing before is missing.
                 self.cached_hw = inner.high_water();
             }
             // Once contiguous, judge by the slots' stamps, not by the writers'
             // mark, whose cache line a caught-up reader would otherwise pull
-            // away from the writers on every record.
+            // away from the writers on every record (see `by_stamp`).
             match inner.read_run(
                 rel,
                 self.cached_hw,
-                self.contiguous,
+                by_stamp,
                 READ_AHEAD,
                 &mut self.ahead,
             ) {
@@ -501,10 +502,15 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         e
     }
 
-    /// Whether readiness is judged by slot stamps (see `contiguous`).
-    #[cfg(feature = "async")]
+    /// Whether readiness is judged by slot stamps (see `contiguous`): not
+    /// on a log with an exclusive writer, which stores the mark after every
+    /// write, so that the mark is as fresh as the stamps. There a caught-up
+    /// stream reads up to the mark, as a disruptor consumer reads up to the
+    /// cursor, and touches the slots the writer is filling only once they
+    /// are published, rather than polling each one's stamp while the writer
+    /// fills its cache line.
     pub(crate) fn by_stamp(&self) -> bool {
-        self.contiguous
+        self.contiguous && !self.log.inner.cfg.exclusive
     }
 
     /// Whether the stream has ended, and the error that ended it:
@@ -698,11 +704,11 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
                 Err(self.fell_behind())
             };
         };
-        if !self.contiguous && rel >= self.cached_hw {
+        let by_stamp = self.by_stamp();
+        if !by_stamp && rel >= self.cached_hw {
             // As in `step`: only the mark says that nothing before is missing.
             self.cached_hw = self.log.inner.high_water();
         }
-        let by_stamp = self.contiguous;
         let Stream {
             log,
             pos,

@@ -1,7 +1,8 @@
 #![cfg(loom)]
-//! The exclusive writer (src/writer.rs): it moves the high-water mark with
-//! plain stores, and its only read-modify-write is the claim, so a sleeping
-//! reader meets it on `tail` instead of on the mark. These models check that
+//! The exclusive writer (src/writer.rs): it claims and moves the high-water
+//! mark with plain stores, and meets a sleeping reader and `close` through
+//! an asymmetric fence (src/fence.rs; under loom, a `SeqCst` fence on each
+//! side, which fence.rs in this directory checks loom honours). These models check that
 //! handshake on both read paths (the mark for a first read, the slot stamp
 //! after), for threads and async tasks, against close and the writer's drop,
 //! and that a reader racing the writer's purges never sees another offset's
@@ -31,9 +32,11 @@ fn exclusive_park_vs_publish_no_lost_wakeup() {
     });
 }
 
-/// A stream that has read offset 0 waits on offset 1 by its slot stamp, in
-/// a segment the writer has not installed yet (segment size 1): the publish
-/// wakes it, and it gets the whole record.
+/// A stream that has read offset 0 waits on offset 1, in a segment the
+/// writer has not installed yet (segment size 1): the publish wakes it, and
+/// it gets the whole record. (On a log with an exclusive writer a stream
+/// judges readiness by the mark even once contiguous, `Stream::by_stamp`;
+/// this model keeps the name it had when it waited on the slot's stamp.)
 #[test]
 fn exclusive_stamp_path_no_lost_wakeup() {
     model(|| {

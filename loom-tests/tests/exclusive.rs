@@ -2,9 +2,9 @@
 //! The exclusive writer (src/writer.rs): it claims and moves the high-water
 //! mark with plain stores, and meets a sleeping reader and `close` through
 //! an asymmetric fence (src/fence.rs; under loom, a `SeqCst` fence on each
-//! side, which fence.rs in this directory checks loom honours). These models check that
-//! handshake on both read paths (the mark for a first read, the slot stamp
-//! after), for threads and async tasks, against close and the writer's drop,
+//! side, which fence.rs in this directory checks loom honours). These
+//! models check that handshake for a first read and a contiguous one, for
+//! threads and async tasks, against close and the writer's drop,
 //! and that a reader racing the writer's purges never sees another offset's
 //! record. Writers run in spawned threads here: the reader must be able to
 //! block before the write (see publish.rs for why readers usually spawn).

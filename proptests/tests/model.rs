@@ -1,4 +1,5 @@
-//! Random operation sequences on a `Log`, checked against a sequential model.
+//! Random operation sequences on a `Log` (written through `Log::write`, or
+//! through an exclusive `Writer`), checked against a sequential model.
 //!
 //! The model: a vector of records plus the Go library's retention arithmetic.
 //! With `n` records written, segment size `S` and `H` history segments, the
@@ -7,7 +8,7 @@
 //! its first record.
 
 use memlog::clock::ManualClock;
-use memlog::{Error, Lag, Log, Record, StartAt, Stream, MAX_START_OFFSET};
+use memlog::{Error, Lag, Log, Record, StartAt, Stream, Writer, MAX_START_OFFSET};
 use proptest::prelude::*;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -345,17 +346,32 @@ impl Model {
     }
 }
 
-fn run(start: u64, seg: usize, hist: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
+/// Runs `ops` on a log and on the model. With `exclusive`, the log is built
+/// with an exclusive `Writer`, which makes every write (the log's own
+/// writes must fail `ReadOnly`), and closes alternate between the writer
+/// and the log.
+fn run(
+    start: u64,
+    seg: usize,
+    hist: usize,
+    ops: Vec<Op>,
+    exclusive: bool,
+) -> Result<(), TestCaseError> {
     let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
     let clock = ManualClock::new(t0);
-    let log: Log<Vec<u8>> = Log::builder()
+    let builder = Log::builder()
         .start_offset(start)
         .segment_size(seg)
         .history_segments(hist)
         .max_record_bytes(MAX_BYTES)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+        .clock(clock.clone());
+    let (mut writer, log): (Option<Writer<Vec<u8>>>, Log<Vec<u8>>) = if exclusive {
+        let (w, log) = builder.build_exclusive().unwrap();
+        (Some(w), log)
+    } else {
+        (None, builder.build().unwrap())
+    };
+    let mut closes = 0u32;
     let mut m = Model {
         start,
         seg: seg as u64,
@@ -369,9 +385,30 @@ fn run(start: u64, seg: usize, hist: usize, ops: Vec<Op>) -> Result<(), TestCase
     for (i, op) in ops.into_iter().enumerate() {
         let ctx = format!("op #{i}: {op:?}");
         match op {
-            Op::Write(d) => prop_assert_eq!(log.write(d.clone()), m.write(d), "{}", ctx),
+            Op::Write(d) => {
+                let got = match &mut writer {
+                    Some(w) => {
+                        prop_assert_eq!(log.write(d.clone()), Err(Error::ReadOnly), "{}", ctx);
+                        w.write(d.clone())
+                    }
+                    None => log.write(d.clone()),
+                };
+                prop_assert_eq!(got, m.write(d), "{}", ctx)
+            }
             Op::WriteBatch(b) => {
-                prop_assert_eq!(log.write_batch(b.clone()), m.write_batch(b), "{}", ctx)
+                let got = match &mut writer {
+                    Some(w) => {
+                        prop_assert_eq!(
+                            log.write_batch(b.clone()),
+                            Err(Error::ReadOnly),
+                            "{}",
+                            ctx
+                        );
+                        w.write_batch(b.clone())
+                    }
+                    None => log.write_batch(b.clone()),
+                };
+                prop_assert_eq!(got, m.write_batch(b), "{}", ctx)
             }
             Op::Read(p) => {
                 let o = m.abs(p);
@@ -497,7 +534,11 @@ fn run(start: u64, seg: usize, hist: usize, ops: Vec<Op>) -> Result<(), TestCase
                 m.now += Duration::from_secs(secs);
             }
             Op::Close => {
-                log.close();
+                closes += 1;
+                match &writer {
+                    Some(w) if closes % 2 == 1 => w.close(),
+                    _ => log.close(),
+                }
                 if !m.closed {
                     m.closed = true;
                     m.closed_at = m.n();
@@ -527,16 +568,27 @@ proptest! {
         hist in 0usize..4,
         ops in prop::collection::vec(op(), 1..120),
     ) {
-        run(start, seg, hist, ops)?;
+        run(start, seg, hist, ops, false)?;
+    }
+
+    #[test]
+    fn exclusive_log_matches_model(
+        start in start_offset(),
+        seg in 1usize..8,
+        hist in 0usize..4,
+        ops in prop::collection::vec(op(), 1..120),
+    ) {
+        run(start, seg, hist, ops, true)?;
     }
 }
 
 #[test]
 fn model_go_example() {
     // The Go library's example, through the model runner.
-    let ops = (0..50)
+    let ops: Vec<Op> = (0..50)
         .map(|i| Op::Write(vec![i as u8]))
         .chain([Op::Range])
         .collect();
-    run(100, 10, 1, ops).unwrap();
+    run(100, 10, 1, ops.clone(), false).unwrap();
+    run(100, 10, 1, ops, true).unwrap();
 }

@@ -759,15 +759,6 @@ impl<T: Clone + Send + Sync + 'static> Iterator for Stream<T> {
         if self.end.is_some() {
             return None;
         }
-        // A record read ahead, as `step` would yield it (checked in the same
-        // order), without the wait loop around it: moved out of the
-        // read-ahead straight into the result.
-        if !self.ahead.is_empty() && !self.cancel.load(Ordering::Acquire) {
-            crate::reclaim::drain();
-            let r = self.ahead.pop_front()?;
-            self.pos += 1;
-            return Some(Ok(r));
-        }
         match self.next_until(None) {
             Err(Error::Closed) => None,
             r => Some(r),

@@ -709,22 +709,6 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
             // As in `step`: only the mark says that nothing before is missing.
             self.cached_hw = self.log.inner.high_water();
         }
-        // Counted here and added to `pos` once, when the run ends or `f`
-        // panics (the guard's drop): a store to the stream per record would
-        // chain every record's visit on the one before through memory.
-        struct Visited<'a> {
-            pos: &'a mut Offset,
-            contiguous: &'a mut bool,
-            n: u64,
-        }
-        impl Drop for Visited<'_> {
-            fn drop(&mut self) {
-                // The records `f` returned from are visited: a panic resumes
-                // the stream at the one it panicked on.
-                *self.pos += self.n;
-                *self.contiguous |= self.n > 0;
-            }
-        }
         let Stream {
             log,
             pos,
@@ -732,14 +716,13 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
             cached_hw,
             ..
         } = self;
-        let mut done = Visited { pos, contiguous, n: 0 };
         let visited = log
             .inner
             .visit_run(rel, *cached_hw, by_stamp, max - n, |r| {
                 f(r);
-                done.n += 1;
+                *pos += 1;
+                *contiguous = true;
             });
-        drop(done);
         match visited {
             Ok(k) => Ok(n + k),
             // The ending (or the wait) is the next call's.

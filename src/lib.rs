@@ -108,9 +108,10 @@
 //! }
 //! ```
 //! One producer (a poller feeding many readers, the common case): give it
-//! the log's exclusive [`Writer`], whose writes cost one atomic
-//! read-modify-write instead of two; every [`Log`] handle reads, and
-//! dropping the writer closes the log:
+//! the log's exclusive [`Writer`], whose writes cost no atomic
+//! read-modify-write (where [`Log::write`] pays two) and, on Linux, no
+//! fence instruction; every [`Log`] handle reads, and dropping the writer
+//! closes the log:
 //! ```
 //! use memlog::Log;
 //! use std::thread;

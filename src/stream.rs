@@ -440,13 +440,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
             // Once contiguous, judge by the slots' stamps, not by the writers'
             // mark, whose cache line a caught-up reader would otherwise pull
             // away from the writers on every record (see `by_stamp`).
-            match inner.read_run(
-                rel,
-                self.cached_hw,
-                by_stamp,
-                READ_AHEAD,
-                &mut self.ahead,
-            ) {
+            match inner.read_run(rel, self.cached_hw, by_stamp, READ_AHEAD, &mut self.ahead) {
                 Ok(_) => self.contiguous = true,
                 Err(Error::FutureOffset) => return Err(Error::FutureOffset),
                 Err(Error::OutOfRange) => return Err(self.fell_behind()),

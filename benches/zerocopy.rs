@@ -8,7 +8,8 @@
 //!   behind the exclusive `Writer` (default clock, then `TickingClock`, then
 //!   `TickingClock` with a busy-spinning stream, as the disruptor's);
 //!   and the disruptor's single producer with one handler (by reference,
-//!   busy-spinning).
+//!   busy-spinning); then both in batches of 64 (`Writer::write_batch`,
+//!   the disruptor's `batch_publish`).
 //! - `zc_read_1t`: one thread reading retained offsets: `Log::read`,
 //!   `Pinned::get` (by reference) and `Pinned::read` (clone) under one pin,
 //!   and the lock-based log.
@@ -131,12 +132,39 @@ fn by_writer_and_visit<T: Checked>(w: &mut Writer<T>, spin: bool) -> Duration {
     )
 }
 
+/// Records per batch in the batch rows: `Writer::write_batch` against the
+/// disruptor's `batch_publish`.
+const BATCH: u64 = 64;
+
+/// The exclusive `Writer` in batches of `BATCH` (u64, ticking clock) and a
+/// `visit`ing stream.
+fn by_writer_batches_and_visit(w: &mut Writer<u64>) -> Duration {
+    let base = w.next_offset();
+    let read = read_by_visit(w.log().stream(base));
+    let start = Instant::now();
+    let reader = thread::spawn(move || read(base));
+    let mut i = 0;
+    while i < N {
+        let end = (i + BATCH).min(N);
+        w.write_batch(i..end).unwrap();
+        i = end;
+    }
+    reader.join().unwrap();
+    start.elapsed()
+}
+
 #[derive(Default)]
 struct Ev {
     v: u64,
 }
 
+/// The disruptor's single producer publishing `batch` events at a time
+/// (`publish` for 1, else `batch_publish`) to one checking handler.
 fn by_disruptor() -> Duration {
+    by_disruptor_batches(1)
+}
+
+fn by_disruptor_batches(batch: u64) -> Duration {
     let seen = Arc::new(AtomicU64::new(0));
     let bad = Arc::new(AtomicBool::new(false));
     let (s, b) = (Arc::clone(&seen), Arc::clone(&bad));
@@ -153,8 +181,21 @@ fn by_disruptor() -> Duration {
     let mut p = disruptor::build_single_producer(RING, Ev::default, BusySpinWithSpinLoopHint)
         .handle_events_with(handler)
         .build();
-    for i in 0..N {
-        p.publish(|e| e.v = i);
+    if batch == 1 {
+        for i in 0..N {
+            p.publish(|e| e.v = i);
+        }
+    } else {
+        let mut i = 0;
+        while i < N {
+            let n = batch.min(N - i);
+            p.batch_publish(n as usize, |events| {
+                for e in events {
+                    e.v = i;
+                    i += 1;
+                }
+            });
+        }
     }
     drop(p); // waits until the handler has processed everything
     let elapsed = start.elapsed();
@@ -203,6 +244,19 @@ fn stream_group(c: &mut Criterion) {
     both::<Bytes>(&mut g);
     g.bench_function(BenchmarkId::new("disruptor", "u64"), |b| {
         b.iter_custom(|it| (0..it).map(|_| by_disruptor()).sum())
+    });
+    let (mut w, _log) = Log::<u64>::builder()
+        .segment_size(RING)
+        .history_segments(16)
+        .clock(ticking().clone())
+        .build_exclusive()
+        .unwrap();
+    g.bench_function(
+        BenchmarkId::new("memlog_writer_ticking_batch64_visit", "u64"),
+        |b| b.iter_custom(|it| (0..it).map(|_| by_writer_batches_and_visit(&mut w)).sum()),
+    );
+    g.bench_function(BenchmarkId::new("disruptor_batch64", "u64"), |b| {
+        b.iter_custom(|it| (0..it).map(|_| by_disruptor_batches(BATCH)).sum())
     });
     g.finish();
 }

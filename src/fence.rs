@@ -97,11 +97,13 @@ pub(crate) fn heavy() {
     {
         #[cfg(target_os = "linux")]
         if expedited() {
-            if sys::barrier() {
+            // Registered, so the kernel does not refuse it; a child process
+            // made by `fork` may have lost the registration, so register
+            // again once before giving up (nothing else could make the
+            // writers' compiler fences whole).
+            if sys::barrier() || (sys::register() && sys::barrier()) {
                 return;
             }
-            // Registered, so the kernel does not refuse it; were it to,
-            // nothing would make the writers' compiler fences whole.
             debug_assert!(false, "membarrier failed after registration");
         }
         std::sync::atomic::fence(Ordering::SeqCst);

@@ -208,3 +208,73 @@ fn exclusive_batch_racing_close_lands_whole_or_not_at_all() {
     })
     .assert_reached(&["landed", "refused"]);
 }
+
+/// Two `close` calls from two read handles race a write: both return only
+/// once the one end is fixed, agree on it, and the write lands below it or
+/// is refused past it. (The loser of the `closing` swap waits for the
+/// winner's end: `close_exclusive`.)
+#[test]
+fn exclusive_two_closers_racing_a_write_agree_on_one_end() {
+    explore(|seen| {
+        let (mut w, log) = exclusive::<u32>(2, 1);
+        let t = thread::spawn(move || {
+            let r = w.write(42);
+            (r, w)
+        });
+        let other = {
+            let log = log.clone();
+            thread::spawn(move || {
+                log.close();
+                log.next_offset()
+            })
+        };
+        log.close();
+        let mine = log.next_offset();
+        let theirs = other.join().unwrap();
+        assert_eq!(mine, theirs, "two closers, two ends");
+        let (r, w) = t.join().unwrap();
+        match r {
+            Ok(0) => {
+                seen.note("landed");
+                assert_eq!(mine, 1);
+            }
+            Err(Error::Closed) => {
+                seen.note("refused");
+                assert_eq!(mine, 0);
+            }
+            other => panic!("{other:?}"),
+        }
+        drop(w);
+        assert_eq!(log.next_offset(), mine);
+    })
+    .assert_reached(&["landed", "refused"]);
+}
+
+/// An observer that is neither the writer nor the closer asks for
+/// `next_offset` while a write races `close`: it never reports the claim
+/// of a write that is then refused (a value past the end the close fixes).
+#[test]
+fn exclusive_next_offset_never_shows_a_refused_claim() {
+    explore(|seen| {
+        let (mut w, log) = exclusive::<u32>(2, 1);
+        let t = thread::spawn(move || {
+            let r = w.write(42);
+            (r, w)
+        });
+        let observer = {
+            let log = log.clone();
+            thread::spawn(move || log.next_offset())
+        };
+        log.close();
+        let end = log.next_offset();
+        let seen_then = observer.join().unwrap();
+        let (r, w) = t.join().unwrap();
+        seen.note(if r.is_ok() { "landed" } else { "refused" });
+        assert!(
+            seen_then <= end,
+            "observer saw next_offset {seen_then}, the end is {end} ({r:?})"
+        );
+        drop(w);
+    })
+    .assert_reached(&["landed", "refused"]);
+}

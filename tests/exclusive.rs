@@ -287,20 +287,7 @@ fn close_racing_writes_loses_nothing_acknowledged() {
             })
             .collect();
         let writer = thread::spawn(move || {
-            let mut acked = 0u64;
-            loop {
-                let r = if acked % 3 == 0 {
-                    w.write_batch([value(acked), value(acked + 1)])
-                        .map(|range| range.end - range.start)
-                } else {
-                    w.write(value(acked)).map(|_| 1)
-                };
-                match r {
-                    Ok(n) => acked += n,
-                    Err(Error::Closed) => break,
-                    Err(e) => panic!("{e}"),
-                }
-            }
+            let acked = write_until_closed(&mut w, value, 3, 2);
             // Refused for good, and the end stays.
             assert_eq!(w.write(0), Err(Error::Closed));
             (acked, w.next_offset())
@@ -364,20 +351,7 @@ fn concurrent_closers_and_observers_agree_on_one_end() {
             })
             .collect();
         let writer = thread::spawn(move || {
-            let mut acked = 0u64;
-            loop {
-                let r = if acked % 5 == 0 {
-                    w.write_batch((acked..acked + 3).map(value))
-                        .map(|range| range.end - range.start)
-                } else {
-                    w.write(value(acked)).map(|_| 1)
-                };
-                match r {
-                    Ok(n) => acked += n,
-                    Err(Error::Closed) => break,
-                    Err(e) => panic!("{e}"),
-                }
-            }
+            let acked = write_until_closed(&mut w, value, 5, 3);
             // Refused writes keep storing and taking back `tail` while the
             // others look.
             for _ in 0..1000 {
@@ -411,5 +385,30 @@ fn concurrent_closers_and_observers_agree_on_one_end() {
         }
         let mut at_end = log.stream(acked);
         assert_eq!(at_end.next(), None);
+    }
+}
+
+/// Writes `value(o)` at each offset `o` until the log is closed, a batch of
+/// `batch_len` whenever the count so far is a multiple of `batch_every`,
+/// else one record; returns how many writes were acknowledged.
+fn write_until_closed(
+    w: &mut Writer<u64>,
+    value: impl Fn(u64) -> u64,
+    batch_every: u64,
+    batch_len: u64,
+) -> u64 {
+    let mut acked = 0u64;
+    loop {
+        let r = if acked % batch_every == 0 {
+            w.write_batch((acked..acked + batch_len).map(&value))
+                .map(|range| range.end - range.start)
+        } else {
+            w.write(value(acked)).map(|_| 1)
+        };
+        match r {
+            Ok(n) => acked += n,
+            Err(Error::Closed) => return acked,
+            Err(e) => panic!("{e}"),
+        }
     }
 }

@@ -942,6 +942,20 @@ impl<T> Inner<T> {
     /// The next offset a write would get (relative); once closed, the end of
     /// what was written (not counting claims that failed `Closed`).
     pub(crate) fn tail(&self) -> u64 {
+        if self.cfg.exclusive {
+            if self.is_closed() {
+                return self.closed_end();
+            }
+            // The mark, not `tail`: the writer's claim store there may yet be
+            // refused by a racing `close` and taken back
+            // (`claim_while_closing`), and a thread other than the writer's
+            // could see that store and not yet `closing`. The mark counts
+            // only writes that landed; on the writer's own thread, between
+            // its writes, it equals `tail`. It only grows, and the end a
+            // `close` fixes is at or past it (writer.rs), so this never goes
+            // back. Acquire: as in `high_water()` (which needs `T: Send`).
+            return self.high_water.load(Ordering::Acquire);
+        }
         let t = self.tail.load(Ordering::Acquire);
         if self.is_closed() {
             return self.closed_end();

@@ -287,20 +287,7 @@ fn close_racing_writes_loses_nothing_acknowledged() {
             })
             .collect();
         let writer = thread::spawn(move || {
-            let mut acked = 0u64;
-            loop {
-                let r = if acked % 3 == 0 {
-                    w.write_batch([value(acked), value(acked + 1)])
-                        .map(|range| range.end - range.start)
-                } else {
-                    w.write(value(acked)).map(|_| 1)
-                };
-                match r {
-                    Ok(n) => acked += n,
-                    Err(Error::Closed) => break,
-                    Err(e) => panic!("{e}"),
-                }
-            }
+            let acked = write_until_closed(&mut w, value, 3, 2);
             // Refused for good, and the end stays.
             assert_eq!(w.write(0), Err(Error::Closed));
             (acked, w.next_offset())
@@ -322,6 +309,106 @@ fn close_racing_writes_loses_nothing_acknowledged() {
             for (k, r) in got.iter().enumerate() {
                 assert_eq!((r.offset, r.data), (k as u64, value(k as u64)));
             }
+        }
+    }
+}
+
+/// Two `close` calls from read handles, then the writer's drop (a third),
+/// race a writer in full flight, with an observer polling `next_offset`
+/// and `is_closed`: every closer returns the one end, the observer never
+/// sees `next_offset` go back (a refused claim's `tail` store, taken back
+/// by `claim_while_closing`, must not show) nor pass the end, and streams
+/// parked at the end across the race end instead of spinning on a claim
+/// that was refused (`Wait::Claimed`).
+#[test]
+fn concurrent_closers_and_observers_agree_on_one_end() {
+    let value = |o: u64| o ^ 0x5A5A;
+    for round in 0..200u64 {
+        let (mut w, log) = Log::builder()
+            .segment_size(4)
+            .history_segments(1 << 14)
+            .build_exclusive()
+            .unwrap();
+        let observer = {
+            let log = log.clone();
+            thread::spawn(move || {
+                let mut last = 0;
+                loop {
+                    let closed = log.is_closed();
+                    let n = log.next_offset();
+                    assert!(n >= last, "round {round}: next_offset {last} -> {n}");
+                    last = n;
+                    if closed {
+                        return last;
+                    }
+                }
+            })
+        };
+        let drains: Vec<_> = (0..2)
+            .map(|_| {
+                let s = log.stream(0);
+                thread::spawn(move || s.map(|r| r.unwrap().data).collect::<Vec<_>>())
+            })
+            .collect();
+        let writer = thread::spawn(move || {
+            let acked = write_until_closed(&mut w, value, 5, 3);
+            // Refused writes keep storing and taking back `tail` while the
+            // others look.
+            for _ in 0..1000 {
+                assert_eq!(w.write(0), Err(Error::Closed));
+            }
+            (acked, w)
+        });
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_micros(round % 40) {
+            std::hint::spin_loop();
+        }
+        let closers: Vec<_> = (0..2)
+            .map(|_| {
+                let log = log.clone();
+                thread::spawn(move || {
+                    log.close();
+                    log.next_offset()
+                })
+            })
+            .collect();
+        let ends: Vec<u64> = closers.into_iter().map(|c| c.join().unwrap()).collect();
+        let (acked, w) = writer.join().unwrap();
+        assert_eq!(ends, [acked, acked], "round {round}");
+        drop(w);
+        assert_eq!(log.next_offset(), acked);
+        assert_eq!(observer.join().unwrap(), acked, "round {round}");
+        for d in drains {
+            let got = d.join().unwrap();
+            assert_eq!(got.len() as u64, acked, "round {round}");
+            assert!(got.iter().enumerate().all(|(k, &v)| v == value(k as u64)));
+        }
+        let mut at_end = log.stream(acked);
+        assert_eq!(at_end.next(), None);
+    }
+}
+
+/// Writes `value(o)` at each offset `o` until the log is closed, a batch of
+/// `batch_len` whenever the count so far is a multiple of `batch_every`,
+/// else one record; returns how many writes were acknowledged.
+fn write_until_closed(
+    w: &mut Writer<u64>,
+    value: impl Fn(u64) -> u64,
+    batch_every: u64,
+    batch_len: u64,
+) -> u64 {
+    let mut acked = 0u64;
+    loop {
+        let r = if acked % batch_every == 0 {
+            w.write_batch((acked..acked + batch_len).map(&value))
+                .map(|range| range.end - range.start)
+        } else {
+            w.write(value(acked)).map(|_| 1)
+        };
+        match r {
+            Ok(n) => acked += n,
+            Err(Error::Closed) => return acked,
+            Err(e) => panic!("{e}"),
         }
     }
 }

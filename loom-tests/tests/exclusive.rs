@@ -208,3 +208,81 @@ fn exclusive_batch_racing_close_lands_whole_or_not_at_all() {
     })
     .assert_reached(&["landed", "refused"]);
 }
+
+/// `close` from a read handle races a write and then the writer's drop
+/// (a second close, on the writer's thread): both return only once the one
+/// end is fixed, and the write lands below it or is refused past it. (The
+/// loser of the `closing` swap waits for the winner's end:
+/// `close_exclusive`.) Two closers that could both spin at once (two read
+/// handles racing a write) make loom explore them taking turns without
+/// end; tests/exclusive.rs races those.
+#[test]
+fn exclusive_close_racing_write_then_writer_drop_agree_on_one_end() {
+    explore(|seen| {
+        let (mut w, log) = exclusive::<u32>(2, 1);
+        let t = {
+            let log = log.clone();
+            thread::spawn(move || {
+                let r = w.write(42);
+                drop(w);
+                (r, log.next_offset())
+            })
+        };
+        log.close();
+        let mine = log.next_offset();
+        let (r, theirs) = t.join().unwrap();
+        assert_eq!(mine, theirs, "two closers, two ends");
+        match r {
+            Ok(0) => {
+                seen.note("landed");
+                assert_eq!(mine, 1);
+            }
+            Err(Error::Closed) => {
+                seen.note("refused");
+                assert_eq!(mine, 0);
+            }
+            other => panic!("{other:?}"),
+        }
+    })
+    .assert_reached(&["landed", "refused"]);
+}
+
+/// An observer that is neither the writer nor the closer asks for
+/// `next_offset` while a write races `close`: it never reports the claim
+/// of a write that is then refused (a value past the end the close fixes).
+///
+/// One preemption: with more, loom explores the observer (in
+/// `closed_end`) and a refused writer (in `claim_while_closing`) spinning in
+/// turn while the closer is preempted between `closing` and the end,
+/// without bound. One is enough to reach the refused claim's window (the
+/// model fails with next_offset read off `tail` there).
+#[test]
+fn exclusive_next_offset_never_shows_a_refused_claim() {
+    let seen = memlog_loom_tests::Seen::default();
+    let s = seen.clone();
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(1);
+    b.check(move || {
+        let seen = &s;
+        let (mut w, log) = exclusive::<u32>(2, 1);
+        let t = thread::spawn(move || {
+            let r = w.write(42);
+            (r, w)
+        });
+        let observer = {
+            let log = log.clone();
+            thread::spawn(move || log.next_offset())
+        };
+        log.close();
+        let end = log.next_offset();
+        let seen_then = observer.join().unwrap();
+        let (r, w) = t.join().unwrap();
+        seen.note(if r.is_ok() { "landed" } else { "refused" });
+        assert!(
+            seen_then <= end,
+            "observer saw next_offset {seen_then}, the end is {end} ({r:?})"
+        );
+        drop(w);
+    });
+    seen.assert_reached(&["landed", "refused"]);
+}

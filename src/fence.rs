@@ -24,7 +24,10 @@
 //! before 4.14, a seccomp filter that refuses the call), both halves are a
 //! `SeqCst` fence: correct, and the writer pays one fence per write, about
 //! what its claim RMW cost before. The choice is made before any exclusive
-//! log exists and never changes, so the two halves always agree.
+//! log exists and never changes, so the two halves always agree. Should the
+//! kernel refuse the call later (it may not), [`heavy`] registers again and
+//! retries, and aborts the process if it never passes: writers' compiler
+//! fences would otherwise pair with nothing.
 //!
 //! Under loom both halves are `SeqCst` fences, which is what the pair
 //! amounts to; loom checks `SeqCst` fences (see loom-tests' `fence.rs`).
@@ -97,19 +100,42 @@ pub(crate) fn heavy() {
     {
         #[cfg(target_os = "linux")]
         if expedited() {
-            // Registered, so the kernel does not refuse it; a child process
-            // made by `fork` may have lost the registration, so register
-            // again once before giving up (nothing else could make the
-            // writers' compiler fences whole).
-            if sys::barrier() || (sys::register() && sys::barrier()) {
+            if sys::barrier() {
                 return;
             }
-            debug_assert!(false, "membarrier failed after registration");
+            heavy_retry();
+            return;
         }
         std::sync::atomic::fence(Ordering::SeqCst);
     }
     #[cfg(loom)]
     loom::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+}
+
+/// `membarrier` failed after it was registered. The kernel may refuse a
+/// call it accepted before: it can fail to allocate a CPU mask (`ENOMEM`),
+/// a seccomp filter installed later may refuse it, a process made by `fork`
+/// may have lost the registration. Writers' halves are compiler fences, so
+/// a `SeqCst` fence here would pair with nothing and every guarantee in
+/// writer.rs would be lost without a sign: register again and retry (a
+/// transient failure or a lost registration passes), and if the kernel keeps
+/// refusing, stop the process with a message rather than go on unsound.
+#[cfg(all(target_os = "linux", not(loom)))]
+#[cold]
+fn heavy_retry() {
+    for _ in 0..1000 {
+        std::thread::yield_now();
+        let _ = sys::register();
+        if sys::barrier() {
+            return;
+        }
+    }
+    eprintln!(
+        "memlog: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) keeps failing after it was \
+         registered; an exclusive Writer's writes can no longer be ordered against close \
+         and sleeping readers, so the process stops"
+    );
+    std::process::abort();
 }
 
 #[cfg(all(target_os = "linux", not(loom)))]

@@ -66,8 +66,12 @@ use std::time::SystemTime;
 /// construction. In exchange a write costs no atomic read-modify-write
 /// (where [`Log::write`] needs two), no fence instruction where Linux's
 /// `membarrier` is available, and no segment lookup (see the module docs
-/// of `writer.rs`). A reader about to sleep, and `close`, pay for it
-/// instead: one `membarrier` system call each (about a microsecond).
+/// of `writer.rs`). A reader about to sleep (a blocking stream that spun
+/// in vain, or an async stream returning `Pending`), and `close`, pay for
+/// it instead: one `membarrier` system call each, about a microsecond, which
+/// interrupts every core running a thread of the process, the writer's
+/// included. Readers that sleep on every record therefore cost the writer
+/// an interrupt per record; readers that keep up, or spin, cost it none.
 ///
 /// Dropping the writer closes the log, as dropping the last sender of a
 /// channel does: streams drain what was written and end.

@@ -139,20 +139,7 @@ impl<T: Send + Sync + 'static> Inner<T> {
     pub(crate) fn claim_one(&self) -> Result<u64, Error> {
         // Relaxed: the RMW alone makes claims unique; publication is ordered
         // by the slot stamps and the high-water mark, not by `tail`.
-        self.claim_one_with(Ordering::Relaxed)
-    }
-
-    /// Claims `n` contiguous offsets; `Err(Closed)` if the log is closed.
-    /// A compare-exchange loop rather than `fetch_add`: a batch may be as
-    /// large as the log's capacity, so a failed one must add nothing.
-    pub(crate) fn claim_batch(&self, n: u64) -> Result<u64, Error> {
-        // Relaxed: as in `claim_one`.
-        self.claim_batch_with(n, Ordering::Relaxed)
-    }
-
-    #[inline(always)]
-    fn claim_one_with(&self, order: Ordering) -> Result<u64, Error> {
-        let rel = self.tail.fetch_add(1, order);
+        let rel = self.tail.fetch_add(1, Ordering::Relaxed);
         if rel & CLOSED != 0 {
             // Give the increment back: only claims racing with this one can
             // have added theirs, so the count past the close stays bounded
@@ -163,8 +150,10 @@ impl<T: Send + Sync + 'static> Inner<T> {
         Ok(rel)
     }
 
-    #[inline(always)]
-    fn claim_batch_with(&self, n: u64, order: Ordering) -> Result<u64, Error> {
+    /// Claims `n` contiguous offsets; `Err(Closed)` if the log is closed.
+    /// A compare-exchange loop rather than `fetch_add`: a batch may be as
+    /// large as the log's capacity, so a failed one must add nothing.
+    pub(crate) fn claim_batch(&self, n: u64) -> Result<u64, Error> {
         let mut cur = self.tail.load(Ordering::Relaxed);
         loop {
             if cur & CLOSED != 0 {
@@ -172,10 +161,13 @@ impl<T: Send + Sync + 'static> Inner<T> {
             }
             // `cur + n` does not reach `CLOSED`: `n` is at most
             // `MAX_RETAINED` (2^62) and writing 2^62 records takes centuries.
-            match self
-                .tail
-                .compare_exchange_weak(cur, cur + n, order, Ordering::Relaxed)
-            {
+            // Relaxed: as in `claim_one`.
+            match self.tail.compare_exchange_weak(
+                cur,
+                cur + n,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return Ok(cur),
                 Err(now) => cur = now,
             }
@@ -901,16 +893,15 @@ impl<T> Inner<T> {
     pub(crate) fn close(&self) {
         if self.cfg.exclusive {
             self.close_exclusive();
-            self.waiters.notify_all();
-            return;
-        }
-        let prev = self.tail.fetch_or(CLOSED, Ordering::AcqRel);
-        if prev & CLOSED == 0 {
-            // Everything claimed before the fetch_or will be published; streams
-            // drain up to here and stop.
-            self.closed_end.store(prev + 1, Ordering::Release);
         } else {
-            self.closed_end();
+            let prev = self.tail.fetch_or(CLOSED, Ordering::AcqRel);
+            if prev & CLOSED == 0 {
+                // Everything claimed before the fetch_or will be published;
+                // streams drain up to here and stop.
+                self.closed_end.store(prev + 1, Ordering::Release);
+            } else {
+                self.closed_end();
+            }
         }
         self.waiters.notify_all();
     }
@@ -957,10 +948,10 @@ impl<T> Inner<T> {
             return self.high_water.load(Ordering::Acquire);
         }
         let t = self.tail.load(Ordering::Acquire);
-        if self.is_closed() {
+        if t & CLOSED != 0 {
             return self.closed_end();
         }
-        t & !CLOSED
+        t
     }
 }
 

@@ -2,6 +2,8 @@
 //! read-only `Log` handles, close on drop, and many readers (blocking,
 //! async, random) checking every record while one writer runs, with purges.
 
+mod support;
+
 use memlog::{Error, Log, Writer};
 use std::sync::mpsc;
 use std::thread;
@@ -363,16 +365,7 @@ fn concurrent_closers_and_observers_agree_on_one_end() {
         while spin.elapsed() < Duration::from_micros(round % 40) {
             std::hint::spin_loop();
         }
-        let closers: Vec<_> = (0..2)
-            .map(|_| {
-                let log = log.clone();
-                thread::spawn(move || {
-                    log.close();
-                    log.next_offset()
-                })
-            })
-            .collect();
-        let ends: Vec<u64> = closers.into_iter().map(|c| c.join().unwrap()).collect();
+        let ends = support::close_concurrently(&log, 2);
         let (acked, w) = writer.join().unwrap();
         assert_eq!(ends, [acked, acked], "round {round}");
         drop(w);

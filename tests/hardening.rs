@@ -382,16 +382,7 @@ fn concurrent_close_returns_only_once_closed() {
         while log.next_offset() < 10 {
             thread::yield_now();
         }
-        let closers: Vec<_> = (0..2)
-            .map(|_| {
-                let log = log.clone();
-                thread::spawn(move || {
-                    log.close();
-                    log.next_offset()
-                })
-            })
-            .collect();
-        let seen: Vec<u64> = closers.into_iter().map(|c| c.join().unwrap()).collect();
+        let seen = support::close_concurrently(&log, 2);
         stop.store(true, Ordering::Relaxed);
         for w in writers {
             w.join().unwrap();

@@ -1,4 +1,5 @@
-//! Helpers shared by the tests that feed the log misbehaving user code.
+//! Helpers shared by the integration tests: misbehaving user code, deadlines,
+//! concurrent closes.
 
 #![allow(dead_code)]
 
@@ -93,4 +94,22 @@ pub fn quiet_expected_panics() {
             }
         }));
     });
+}
+
+/// Closes `log` from `n` threads at once; returns the `next_offset` each saw
+/// right after its `close` returned (all must agree on the end).
+pub fn close_concurrently<T: Clone + Send + Sync + 'static>(
+    log: &memlog::Log<T>,
+    n: usize,
+) -> Vec<u64> {
+    let closers: Vec<_> = (0..n)
+        .map(|_| {
+            let log = log.clone();
+            thread::spawn(move || {
+                log.close();
+                log.next_offset()
+            })
+        })
+        .collect();
+    closers.into_iter().map(|c| c.join().unwrap()).collect()
 }

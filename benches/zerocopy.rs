@@ -55,11 +55,26 @@ fn one_to_one(
     mut write: impl FnMut(u64),
     read: impl FnOnce(u64) + Send + 'static,
 ) -> Duration {
+    one_to_one_all(
+        base,
+        || {
+            for i in 0..N {
+                write(i);
+            }
+        },
+        read,
+    )
+}
+
+/// `one_to_one` with the whole writing in `write_all` (for batches).
+fn one_to_one_all(
+    base: u64,
+    write_all: impl FnOnce(),
+    read: impl FnOnce(u64) + Send + 'static,
+) -> Duration {
     let start = Instant::now();
     let reader = thread::spawn(move || read(base));
-    for i in 0..N {
-        write(i);
-    }
+    write_all();
     reader.join().unwrap();
     start.elapsed()
 }
@@ -141,16 +156,18 @@ const BATCH: u64 = 64;
 fn by_writer_batches_and_visit(w: &mut Writer<u64>) -> Duration {
     let base = w.next_offset();
     let read = read_by_visit(w.log().stream(base));
-    let start = Instant::now();
-    let reader = thread::spawn(move || read(base));
-    let mut i = 0;
-    while i < N {
-        let end = (i + BATCH).min(N);
-        w.write_batch(i..end).unwrap();
-        i = end;
-    }
-    reader.join().unwrap();
-    start.elapsed()
+    one_to_one_all(
+        base,
+        || {
+            let mut i = 0;
+            while i < N {
+                let end = (i + BATCH).min(N);
+                w.write_batch(i..end).unwrap();
+                i = end;
+            }
+        },
+        read,
+    )
 }
 
 #[derive(Default)]

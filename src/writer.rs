@@ -145,7 +145,7 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
 
     /// The time to stamp a write with: the log's clock, read as
     /// [`Clock::now`] would (a [`TickingClock`] directly).
-    #[inline]
+    #[inline(always)]
     fn now(&mut self) -> SystemTime {
         match &mut self.ticking {
             Some((clock, last, time)) => {
@@ -173,7 +173,12 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
     /// assert_eq!(log.read(offset)?.data, 42);
     /// # Ok::<(), memlog::Error>(())
     /// ```
-    #[inline]
+    // Always inlined, with the rare branches (drain, a new segment, close,
+    // a sleeping reader) behind calls: the caller's loop then keeps the
+    // writer's fields and the result in registers, with no frame and no
+    // `Result` written to memory per record (the stores a 1 -> 1 stream
+    // makes the writer wait for; benches/README.md, "Fast paths, round 3").
+    #[inline(always)]
     pub fn write(&mut self, data: T) -> Result<Offset, Error> {
         let created = self.now();
         self.write_timed(created, data)
@@ -194,12 +199,11 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
     /// assert_eq!(log.read(offset)?.created, t);
     /// # Ok::<(), memlog::Error>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn write_timed(&mut self, created: SystemTime, data: T) -> Result<Offset, Error> {
         // As in `Log::write_timed`: before anything else, when due.
         if self.drain_due {
-            self.drain_due = false;
-            crate::reclaim::drain();
+            self.drain();
         }
         self.log.check_size(&data)?;
         let rel = self.log.inner.claim_exclusive(1)?;
@@ -217,6 +221,14 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
         }
         inner.advance_exclusive(rel + 1);
         Ok(inner.cfg.start + rel)
+    }
+
+    /// Runs this thread's postponed reclamations (`drain_due`).
+    #[cold]
+    #[inline(never)]
+    fn drain(&mut self) {
+        self.drain_due = false;
+        crate::reclaim::drain();
     }
 
     /// Finds (installing it if need be) the segment of `rel`, claimed and
@@ -348,7 +360,7 @@ impl<T> Drop for Writer<T> {
 impl<T> Inner<T> {
     /// Claims `n` offsets for the exclusive writer: `Err(Closed)` if the log
     /// is closed (then nothing is claimed).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn claim_exclusive(&self, n: u64) -> Result<u64, Error> {
         // Relaxed: only this writer stores `tail`; this is its own last store.
         let rel = self.tail.load(Ordering::Relaxed);
@@ -382,7 +394,7 @@ impl<T> Inner<T> {
     /// The exclusive writer has published every offset below `to`: moves the
     /// mark there and wakes parked readers. A store, not a compare-exchange:
     /// nobody else moves the mark, and the offsets are published in order.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn advance_exclusive(&self, to: u64) {
         self.store_mark(to);
         // Relaxed: loaded after this write's `light` (in its claim), which

@@ -8,8 +8,12 @@
 //!   behind the exclusive `Writer` (default clock, then `TickingClock`, then
 //!   `TickingClock` with a busy-spinning stream, as the disruptor's);
 //!   and the disruptor's single producer with one handler (by reference,
-//!   busy-spinning); then both in batches of 64 (`Writer::write_batch`,
-//!   the disruptor's `batch_publish`).
+//!   busy-spinning), with u64 events, then with events that carry what a
+//!   memlog record carries: the u64 and its time, read from the same
+//!   ticking clock per event (`disruptor_timed`, as `Log::write` reads it)
+//!   or once for the whole run (`disruptor_fixed_time`: the time's bytes
+//!   without the clock); then both in batches of 64
+//!   (`Writer::write_batch`, the disruptor's `batch_publish`).
 //! - `zc_read_1t`: one thread reading retained offsets: `Log::read`,
 //!   `Pinned::get` (by reference) and `Pinned::read` (clone) under one pin,
 //!   and the lock-based log.
@@ -175,6 +179,13 @@ struct Ev {
     v: u64,
 }
 
+/// An event carrying what a memlog record carries: a payload and the time
+/// it was written, from the same clock (`ticking()`).
+struct TimedEv {
+    created: SystemTime,
+    v: u64,
+}
+
 /// The disruptor's single producer publishing `batch` events at a time
 /// (`publish` for 1, else `batch_publish`) to one checking handler.
 fn by_disruptor() -> Duration {
@@ -182,12 +193,47 @@ fn by_disruptor() -> Duration {
 }
 
 fn by_disruptor_batches(batch: u64) -> Duration {
+    disruptor_run(batch, Ev::default, |e, i| e.v = i, |e| e.v)
+}
+
+/// `by_disruptor` with memlog's record in each event, checked by the
+/// handler: with `fixed`, one time read before the run for every event (what
+/// the time's bytes cost alone); else the producer reads the ticking clock
+/// per event (`Clock::now`), as `Log::write` does.
+fn by_disruptor_timed(fixed: bool) -> Duration {
+    let clock = ticking();
+    let once = clock.now();
+    let empty = || TimedEv {
+        created: SystemTime::UNIX_EPOCH,
+        v: 0,
+    };
+    let fill = |e: &mut TimedEv, i| {
+        e.created = if fixed { once } else { clock.now() };
+        e.v = i;
+    };
+    disruptor_run(1, empty, fill, |e| {
+        if e.created > SystemTime::UNIX_EPOCH {
+            e.v
+        } else {
+            u64::MAX
+        }
+    })
+}
+
+/// The disruptor's single producer writing `N` events with `fill`, `batch`
+/// at a time, to one handler that checks every `value`.
+fn disruptor_run<E: Send + Sync + 'static>(
+    batch: u64,
+    empty: impl Fn() -> E + Send + Sync + 'static,
+    mut fill: impl FnMut(&mut E, u64),
+    value: impl Fn(&E) -> u64 + Send + 'static,
+) -> Duration {
     let seen = Arc::new(AtomicU64::new(0));
     let bad = Arc::new(AtomicBool::new(false));
     let (s, b) = (Arc::clone(&seen), Arc::clone(&bad));
     let mut c = Checker::new(1);
-    let handler = move |e: &Ev, _, end_of_batch: bool| {
-        if !c.check(e.v) {
+    let handler = move |e: &E, _, end_of_batch: bool| {
+        if !c.check(value(e)) {
             b.store(true, Ordering::Relaxed);
         }
         if end_of_batch {
@@ -195,12 +241,12 @@ fn by_disruptor_batches(batch: u64) -> Duration {
         }
     };
     let start = Instant::now();
-    let mut p = disruptor::build_single_producer(RING, Ev::default, BusySpinWithSpinLoopHint)
+    let mut p = disruptor::build_single_producer(RING, empty, BusySpinWithSpinLoopHint)
         .handle_events_with(handler)
         .build();
     if batch == 1 {
         for i in 0..N {
-            p.publish(|e| e.v = i);
+            p.publish(|e| fill(e, i));
         }
     } else {
         let mut i = 0;
@@ -208,7 +254,7 @@ fn by_disruptor_batches(batch: u64) -> Duration {
             let n = batch.min(N - i);
             p.batch_publish(n as usize, |events| {
                 for e in events {
-                    e.v = i;
+                    fill(e, i);
                     i += 1;
                 }
             });
@@ -262,6 +308,11 @@ fn stream_group(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("disruptor", "u64"), |b| {
         b.iter_custom(|it| (0..it).map(|_| by_disruptor()).sum())
     });
+    for (fixed, name) in [(false, "disruptor_timed"), (true, "disruptor_fixed_time")] {
+        g.bench_function(BenchmarkId::new(name, "u64"), |b| {
+            b.iter_custom(|it| (0..it).map(|_| by_disruptor_timed(fixed)).sum())
+        });
+    }
     let (mut w, _log) = Log::<u64>::builder()
         .segment_size(RING)
         .history_segments(16)

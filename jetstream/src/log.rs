@@ -367,6 +367,16 @@ impl JetStreamLog {
     /// drops the duplicate of an attempt that had landed: the record is
     /// stored once and the offset returned is its only one.
     ///
+    /// One exception, from the server: on nats-server before 2.11 (Debian's
+    /// package is 2.9.10), a retry that reaches a new stream leader before
+    /// that leader has applied the first attempt is stored as a second
+    /// copy. Upstream made clustered de-duplication deterministic across
+    /// leader changes in nats-server PR #6415. Both copies then have offsets
+    /// of their own, the write returns one of them, and streams and replicas
+    /// deliver both, in order, with no gap. Where that matters, run
+    /// nats-server 2.11 or later, or carry an id in the record and skip
+    /// ids already seen.
+    ///
     /// # Errors
     /// `RecordTooLarge`, `Closed` (the stream is sealed), [`Error::Unavailable`]
     /// (the record may have landed: see [`write_with_id`](JetStreamLog::write_with_id)),

@@ -205,7 +205,14 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
         if self.drain_due {
             self.drain();
         }
-        self.log.check_size(&data)?;
+        // By value, behind a branch: a reference taken here would make the
+        // payload round-trip through the stack on every write, a store the
+        // record's own stores wait behind.
+        let data = if self.log.inner.cfg.max_record.is_some() {
+            self.checked(data)?
+        } else {
+            data
+        };
         let rel = self.log.inner.claim_exclusive(1)?;
         if rel >= self.hi {
             self.enter_segment(rel);
@@ -221,6 +228,14 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
         }
         inner.advance_exclusive(rel + 1);
         Ok(inner.cfg.start + rel)
+    }
+
+    /// `data` if it is within `max_record_bytes`.
+    #[cold]
+    #[inline(never)]
+    fn checked(&self, data: T) -> Result<T, Error> {
+        self.log.check_size(&data)?;
+        Ok(data)
     }
 
     /// Runs this thread's postponed reclamations (`drain_due`).

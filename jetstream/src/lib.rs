@@ -16,7 +16,7 @@
 //! |---|---|---|---|
 //! | Offsets | dense from the start offset | stream sequence + start offset − 1, the same in every process | the stream's |
 //! | Retention | whole segments: keeps between `S·H + 1` and `S·(H + 1)` | one message at a time: the last `S·(H + 1)` (`max_messages`) | its own local segments (default: at least what the stream keeps) |
-//! | `write` | in memory | acknowledged once stored (on a majority of replicas); retried with the same `Nats-Msg-Id`, stored once (but see [`JetStreamLog::write`] for a leader change on nats-server before 2.11) | read-only |
+//! | `write` | in memory | acknowledged once stored (on a majority of replicas); retried with the same `Nats-Msg-Id`, stored once (except where nats-server before 2.11 slips across a leader change: see [`JetStreamLog::write`]) | read-only |
 //! | `write_batch` | one claim: contiguous | pipelined publishes; returns each record's offset (contiguous unless another writer interleaved or a retry landed later) | read-only |
 //! | `created` | the writer's clock | the server's receive time | the server's time, copied |
 //! | `read` of a purged offset | `OutOfRange` | `OutOfRange` | `OutOfRange` |

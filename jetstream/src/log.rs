@@ -367,15 +367,23 @@ impl JetStreamLog {
     /// drops the duplicate of an attempt that had landed: the record is
     /// stored once and the offset returned is its only one.
     ///
-    /// One exception, from the server: on nats-server before 2.11 (Debian's
-    /// package is 2.9.10), a retry that reaches a new stream leader before
-    /// that leader has applied the first attempt is stored as a second
-    /// copy. Upstream made clustered de-duplication deterministic across
-    /// leader changes in nats-server PR #6415. Both copies then have offsets
-    /// of their own, the write returns one of them, and streams and replicas
-    /// deliver both, in order, with no gap. Where that matters, run
-    /// nats-server 2.11 or later, or carry an id in the record and skip
-    /// ids already seen.
+    /// The exception is the server's. On nats-server before 2.11 (Debian's
+    /// package is 2.9.10), a replicated stream can slip while its leader
+    /// changes: a new leader could take writes before it was fully up to
+    /// date. In about 50 runs of the fault test here (a 3-node cluster
+    /// whose stream leader is killed twice during writes) it saw:
+    /// - a message stored twice, in 2 runs; one of them was a write this
+    ///   crate sent only once;
+    /// - in 1 run, an acknowledgement naming an offset that holds another
+    ///   record.
+    ///
+    /// nats-server 2.11 fixed this: PR #6485 makes a new leader up to date
+    /// before it takes writes, and PR #6486 fixes de-duplication across
+    /// leader changes. Whatever the server stored, streams and replicas
+    /// deliver it as stored: in order, with no gap, and nothing that was
+    /// acknowledged is missing. Where exactly-once matters across leader
+    /// changes, run nats-server 2.11 or later, or carry an id in the record
+    /// and skip ids already seen.
     ///
     /// # Errors
     /// `RecordTooLarge`, `Closed` (the stream is sealed), [`Error::Unavailable`]
@@ -388,8 +396,10 @@ impl JetStreamLog {
 
     /// [`write`](JetStreamLog::write) with the caller's message id: writing
     /// the same id again within the stream's duplicate window stores nothing
-    /// and returns the first write's offset. For a producer that retries
-    /// after [`Error::Unavailable`], or after its own restart.
+    /// and returns the first write's offset (across a leader change on
+    /// nats-server before 2.11, see [`write`](JetStreamLog::write)). For a
+    /// producer that retries after [`Error::Unavailable`], or after its own
+    /// restart.
     ///
     /// # Errors
     /// As [`write`](JetStreamLog::write).
@@ -429,7 +439,9 @@ impl JetStreamLog {
 
     /// [`write_batch`](JetStreamLog::write_batch) with message ids derived
     /// from `batch_id` (`{batch_id}-{index}`): a retried batch lands each
-    /// record once within the duplicate window.
+    /// record once within the duplicate window (with the exception that
+    /// [`write`](JetStreamLog::write) describes, on nats-server before
+    /// 2.11).
     ///
     /// # Errors
     /// As [`write_batch`](JetStreamLog::write_batch).

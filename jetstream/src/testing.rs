@@ -41,6 +41,32 @@ fn binary() -> io::Result<PathBuf> {
     ))
 }
 
+/// The version of the `nats-server` binary the servers here run, as
+/// `(major, minor, patch)`, from its `--version` line
+/// (`nats-server: v2.9.10`). A pre-release counts as its release.
+///
+/// ```no_run
+/// let (major, minor, _) = memlog_jetstream::testing::server_version()?;
+/// println!("nats-server {major}.{minor}");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn server_version() -> io::Result<(u64, u64, u64)> {
+    let out = Command::new(binary()?).arg("--version").output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let bad = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unexpected nats-server --version output: {text:?}"),
+        )
+    };
+    let version = text.trim().rsplit('v').next().ok_or_else(bad)?;
+    let mut parts = version
+        .split(['.', '-'])
+        .map(|p| p.parse::<u64>().map_err(|_| bad()));
+    let mut next = || parts.next().unwrap_or_else(|| Err(bad()));
+    Ok((next()?, next()?, next()?))
+}
+
 /// A free TCP port on 127.0.0.1 (free when asked; the server binds it next).
 pub fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())

@@ -367,10 +367,10 @@ impl JetStreamLog {
     /// drops the duplicate of an attempt that had landed: the record is
     /// stored once and the offset returned is its only one.
     ///
-    /// The exception is the server's. On nats-server before 2.11 (Debian's
-    /// package is 2.9.10), a replicated stream can slip while its leader
-    /// changes: a new leader could take writes before it was fully up to
-    /// date. In about 50 runs of the fault test here (a 3-node cluster
+    /// There is one exception, and it is the server's. On nats-server
+    /// before 2.11 (Debian's package is 2.9.10), a replicated stream can
+    /// slip while its leader changes: a new leader could take writes before
+    /// it was fully up to date. In about 70 runs of the fault test here (a 3-node cluster
     /// whose stream leader is killed twice during writes) it saw:
     /// - a message stored twice, in 2 runs; one of them was a write this
     ///   crate sent only once;
@@ -380,8 +380,9 @@ impl JetStreamLog {
     /// nats-server 2.11 fixed this: PR #6485 makes a new leader up to date
     /// before it takes writes, and PR #6486 fixes de-duplication across
     /// leader changes. Whatever the server stored, streams and replicas
-    /// deliver it as stored: in order, with no gap, and nothing that was
-    /// acknowledged is missing. Where exactly-once matters across leader
+    /// deliver it as stored: in order, with no gap (and in those runs
+    /// nothing that had been acknowledged was missing). Where exactly-once
+    /// matters across leader
     /// changes, run nats-server 2.11 or later, or carry an id in the record
     /// and skip ids already seen.
     ///

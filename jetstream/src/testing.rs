@@ -41,30 +41,21 @@ fn binary() -> io::Result<PathBuf> {
     ))
 }
 
-/// The version of the `nats-server` binary the servers here run, as
-/// `(major, minor, patch)`, from its `--version` line
-/// (`nats-server: v2.9.10`). A pre-release counts as its release.
+/// The `nats-server` binary that [`Server`] and [`Cluster`] run:
+/// `$NATS_SERVER` if set, else the first on the `PATH` or in `/usr/sbin`.
 ///
 /// ```no_run
-/// let (major, minor, _) = memlog_jetstream::testing::server_version()?;
-/// println!("nats-server {major}.{minor}");
+/// let out = std::process::Command::new(memlog_jetstream::testing::server_binary()?)
+///     .arg("--version")
+///     .output()?;
+/// println!("{}", String::from_utf8_lossy(&out.stdout)); // nats-server: v2.9.10
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub fn server_version() -> io::Result<(u64, u64, u64)> {
-    let out = Command::new(binary()?).arg("--version").output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let bad = || {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("unexpected nats-server --version output: {text:?}"),
-        )
-    };
-    let version = text.trim().rsplit('v').next().ok_or_else(bad)?;
-    let mut parts = version
-        .split(['.', '-'])
-        .map(|p| p.parse::<u64>().map_err(|_| bad()));
-    let mut next = || parts.next().unwrap_or_else(|| Err(bad()));
-    Ok((next()?, next()?, next()?))
+///
+/// # Errors
+/// `NotFound`, saying how to install it, if there is none.
+pub fn server_binary() -> io::Result<PathBuf> {
+    binary()
 }
 
 /// A free TCP port on 127.0.0.1 (free when asked; the server binds it next).

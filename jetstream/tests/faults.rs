@@ -1,7 +1,9 @@
 //! Faults against real servers. Each test checks every acknowledged record:
 //! on the server exactly once, at the offset its write returned, in each
 //! writer's order; and every stream and replica sees exactly the server's
-//! records, in order. Each prints its figures (run with `--nocapture`).
+//! records, in order. (On nats-server before 2.11 the R3 test allows the
+//! server a few slips across its leader changes: see `verify`.) Each prints
+//! its figures (run with `--nocapture`).
 
 use bytes::Bytes;
 use memlog::{Error as LogError, Offset};
@@ -73,16 +75,33 @@ fn writer(
 /// Whether the servers here keep a replicated stream exact across a change
 /// of stream leader: every write stored once, its acknowledgement naming
 /// where. Before nats-server 2.11, a new stream leader could take writes
-/// before it was fully up to date. In about 50 runs of the R3 test here,
+/// before it was fully up to date. In about 70 runs of the R3 test here,
 /// that stored a message twice in 2 runs (once for a write the client sent
 /// once), and in 1 run acknowledged a value at an offset holding another.
 /// 2.11 fixed this: nats-server PR #6485 (a new leader is up to date before
 /// it takes writes) and PR #6486 (de-duplication across leader changes).
 /// Debian's package is 2.9.10.
 fn exact_across_leader_changes() -> bool {
-    let (major, minor, _) = memlog_jetstream::testing::server_version()
-        .expect("nats-server --version (apt-get install -y nats-server)");
-    (major, minor) >= (2, 11)
+    let binary = memlog_jetstream::testing::server_binary().expect("nats-server");
+    let out = std::process::Command::new(binary)
+        .arg("--version")
+        .output()
+        .expect("run nats-server --version");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "nats-server: v2.9.10"; a source build or preview may add "-dev",
+    // "-RC.1": not a release, so not trusted to be exact.
+    let word = text.split_whitespace().last().unwrap_or("");
+    let version = word.strip_prefix('v').unwrap_or(word);
+    let (release, pre) = match version.split_once('-') {
+        Some((r, _)) => (r, true),
+        None => (version, false),
+    };
+    let parts: Vec<u64> = release.split('.').map_while(|p| p.parse().ok()).collect();
+    assert!(
+        parts.len() == 3,
+        "unexpected nats-server --version: {text:?}"
+    );
+    (parts[0], parts[1]) >= (2, 11) && !(pre && (parts[0], parts[1], parts[2]) == (2, 11, 0))
 }
 
 /// Collects what `recv` yields (`None`: nothing this time) until it has
@@ -159,19 +178,22 @@ struct Found {
 /// writer's values on the server in its order; every stream and replica
 /// exactly the server's records.
 ///
-/// With `exact` (a server that keeps the stream exact across faults, see
-/// `exact_across_leader_changes`) also: each value stored once, at the
-/// offset its write returned. Without it, extra copies and acknowledgements
-/// naming another value's offset are counted and reported instead: they are
-/// the server's, and what memlog-jetstream delivers still matches the
-/// server record for record.
+/// And each value stored once, at the offset its write returned, but for at
+/// most `slips` exceptions in all (extra copies, and acknowledgements naming
+/// an offset that holds another value): 0 where the server keeps the stream
+/// exact across the faults (`exact_across_leader_changes`), a few where it
+/// does not. Those are the server's; a fault in this crate's own write path
+/// (an offset mapping, a retry under a new id) would show as many more, or
+/// in the exact tests. What memlog-jetstream delivers must match the
+/// server's records whatever they are.
 fn verify(
     label: &str,
     server: &[(Offset, u64)],
     written: &[Written],
-    exact: bool,
+    slips: u64,
     streams: &[(&str, Vec<(Offset, u64)>)],
 ) -> Found {
+    let exact = slips == 0;
     // Dense offsets from 0.
     for (i, (o, _)) in server.iter().enumerate() {
         assert_eq!(*o, i as u64, "{label}: offsets not dense");
@@ -209,6 +231,11 @@ fn verify(
             last = Some(copies[0]);
         }
     }
+    assert!(
+        copies + misplaced_acks <= slips,
+        "{label}: {copies} values stored more than once and {misplaced_acks} acknowledgements \
+         naming another value's offset: more than the {slips} the server may slip"
+    );
     let unacked: Vec<u64> = at
         .keys()
         .filter(|x| !acked_values.contains(x))
@@ -238,7 +265,7 @@ fn verify(
 fn under_faults(
     label: &str,
     log: &blocking::JetStreamLog,
-    exact: bool,
+    slips: u64,
     open_writer: impl Fn() -> blocking::JetStreamLog,
     faults: impl FnOnce() -> String,
 ) {
@@ -278,6 +305,13 @@ fn under_faults(
         server.len()
     );
     let n = server.len() as u64;
+    // `read_batch` stops at a missing sequence: a hole would pass as a
+    // shorter, still dense list. The server's count says there is none.
+    assert_eq!(
+        log.next_offset().unwrap(),
+        n,
+        "{label}: the server's records end before its next offset"
+    );
     total.store(n, Ordering::Release);
     let got: Vec<_> = readers.into_iter().map(|h| h.join().unwrap()).collect();
     let local = local.join().unwrap();
@@ -289,7 +323,7 @@ fn under_faults(
         label,
         &server,
         &written,
-        exact,
+        slips,
         &[
             ("stream 1", got[0].clone()),
             ("stream 2", got[1].clone()),
@@ -311,10 +345,10 @@ fn under_faults(
          writes failed Unavailable and retried with their id {}; \
          2 streams + 1 replica stream + replica read_batch all equal to the server's records; \
          stream Unavailable errors ridden out {}",
-        if exact {
-            "checked: none allowed"
+        if slips == 0 {
+            "none allowed".to_string()
         } else {
-            "counted: nats-server before 2.11"
+            format!("at most {slips} allowed: nats-server before 2.11")
         },
         stats.iter().map(|s| s.retried).sum::<u64>(),
         stats.iter().map(|s| s.deduplicated).sum::<u64>(),
@@ -323,10 +357,10 @@ fn under_faults(
     );
 }
 
-/// `verify` on made-up records: what it accepts from a server that is not
-/// exact across leader changes (copies, acks naming another offset, counted),
-/// and what it rejects from any server. Each rejection is checked by its
-/// message.
+/// `verify` on made-up records: what it accepts from a server allowed a few
+/// slips (copies, acks naming another offset, counted), and what it rejects
+/// from any server. Each rejection is checked by its message (the label is
+/// the same for all, so only the message can match).
 #[test]
 fn verify_counts_the_servers_slips_and_rejects_the_rest() {
     let written = |acked: &[(Offset, u64)]| Written {
@@ -336,9 +370,9 @@ fn verify_counts_the_servers_slips_and_rejects_the_rest() {
     let streams = |s: &[(Offset, u64)]| vec![("stream", s.to_vec())];
     // Value 7 stored at 1 and 2, acked at 2; value 9 acked at 2 (misplaced).
     let server = [(0, 5), (1, 7), (2, 7), (3, 9)];
-    let slips = [written(&[(0, 5), (2, 7), (2, 9)])];
+    let slipped = || vec![written(&[(0, 5), (2, 7), (2, 9)])];
     assert_eq!(
-        verify("slips", &server, &slips, false, &streams(&server)),
+        verify("case", &server, &slipped(), 2, &streams(&server)),
         Found {
             records: 4,
             copies: 1,
@@ -346,77 +380,111 @@ fn verify_counts_the_servers_slips_and_rejects_the_rest() {
         }
     );
     let exact = [(0, 5), (1, 7), (2, 9)];
-    let clean = vec![written(&[(0, 5), (1, 7), (2, 9)])];
-    // (what, server records, writers, exact, the panic message's words)
-    type Case<'a> = (&'a str, &'a [(Offset, u64)], Vec<Written>, bool, &'a str);
-    let cases: [Case; 7] = [
+    let clean = || vec![written(&[(0, 5), (1, 7), (2, 9)])];
+    // (what, server records, writers, slips allowed, stream shown, the
+    // words of the panic message)
+    type Case<'a> = (
+        &'a str,
+        &'a [(Offset, u64)],
+        Vec<Written>,
+        u64,
+        &'a [(Offset, u64)],
+        &'a str,
+    );
+    let cases: [Case; 8] = [
         (
-            "copy, exact",
+            "a copy, exact",
             &server,
             vec![written(&[(0, 5), (2, 7), (3, 9)])],
-            true,
-            "more than once",
+            0,
+            &server,
+            "stored more than once",
         ),
         (
-            "misplaced ack, exact",
+            "a misplaced ack, exact",
             &exact,
             vec![written(&[(0, 5), (2, 7), (2, 9)])],
-            true,
-            "acked at 2",
+            0,
+            &exact,
+            "stored at [1]",
         ),
         (
-            "lost",
+            "more slips than allowed",
+            &server,
+            slipped(),
+            1,
+            &server,
+            "more than the 1 the server may slip",
+        ),
+        (
+            "an acked record lost",
             &exact,
             vec![written(&[(0, 5), (1, 7), (2, 9), (3, 11)])],
-            false,
-            "lost",
+            0,
+            &exact,
+            "acked at 3, lost",
         ),
         (
-            "unacknowledged",
+            "a record nobody acked",
             &exact,
             vec![written(&[(0, 5), (1, 7)])],
-            false,
+            0,
+            &exact,
             "no writer had acknowledged",
         ),
         (
-            "out of order",
+            "a writer out of order",
             &exact,
             vec![written(&[(0, 5), (2, 9), (1, 7)])],
-            false,
+            0,
+            &exact,
             "out of order",
         ),
         (
-            "gap",
+            "a gap",
             &[(0, 5), (2, 7)],
             vec![written(&[(0, 5), (2, 7)])],
-            false,
+            0,
+            &[(0, 5), (2, 7)],
             "not dense",
         ),
-        ("stream differs", &exact, clean, false, "differs"),
+        (
+            "a stream differs",
+            &exact,
+            clean(),
+            0,
+            &[(0, 5), (1, 9), (2, 7)],
+            "differs from the server",
+        ),
     ];
     // Each case panics by design: keep those messages out of the test
-    // output (this thread's only; other threads' panics print as before).
-    let previous = std::panic::take_hook();
+    // output while they run (this thread's only), then put the hook back
+    // before checking them, so that a failure here prints.
+    let previous = Arc::new(std::panic::take_hook());
     let me = thread::current().id();
+    let hook = Arc::clone(&previous);
     std::panic::set_hook(Box::new(move |info| {
         if thread::current().id() != me {
-            previous(info);
+            hook(info);
         }
     }));
-    for (what, server, w, exact, message) in cases {
-        let shown = if what == "stream differs" {
-            streams(&[(0, 5), (1, 9), (2, 7)])
-        } else {
-            streams(server)
-        };
-        let r = std::panic::catch_unwind(|| verify(what, server, &w, exact, &shown));
-        let e = r.expect_err(what);
-        let text = e
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        assert!(text.contains(message), "{what}: panicked with {text:?}");
+    let outcomes: Vec<_> = cases
+        .into_iter()
+        .map(|(what, server, w, slips, shown, words)| {
+            let r = std::panic::catch_unwind(|| verify("case", server, &w, slips, &streams(shown)));
+            let text = r.err().map(|e| {
+                e.downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default()
+            });
+            (what, words, text)
+        })
+        .collect();
+    std::panic::set_hook(Box::new(move |info| previous(info)));
+    for (what, words, text) in outcomes {
+        let text = text.unwrap_or_else(|| panic!("{what}: verify let it pass"));
+        assert!(text.contains(words), "{what}: panicked with {text:?}");
     }
 }
 
@@ -438,7 +506,7 @@ fn kill_9_single_server_mid_stream_and_restart_on_the_same_store() {
     under_faults(
         "kill -9 of a single server (file store)",
         &log,
-        true,
+        0,
         open,
         || {
             const KILLS: u32 = 3;
@@ -482,14 +550,22 @@ fn r3_cluster_loses_the_stream_leader_during_writes() {
         .create_blocking()
         .unwrap_or_else(|e| panic!("create: {e:?}"));
     let open = || builder().open_blocking().unwrap();
-    let exact = exact_across_leader_changes();
+    // A server that slips may do so at each leader change: one per kill and
+    // one when the node returns, with at most one write in flight per writer
+    // at each (writers write one at a time). A bug of this crate's own
+    // would slip far more often.
+    const KILLS: u32 = 2;
+    let slips = if exact_across_leader_changes() {
+        0
+    } else {
+        3 * 2 * u64::from(KILLS)
+    };
     under_faults(
         "R3 cluster losing the stream leader",
         &log,
-        exact,
+        slips,
         open,
         || {
-            const KILLS: u32 = 2;
             let mut leaders = Vec::new();
             for _ in 0..KILLS {
                 thread::sleep(Duration::from_millis(1500));

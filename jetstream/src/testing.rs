@@ -21,7 +21,20 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const READY_WITHIN: Duration = Duration::from_secs(15);
 const READY_LINE: &str = "Server is ready";
 
-fn binary() -> io::Result<PathBuf> {
+/// The `nats-server` binary that [`Server`] and [`Cluster`] run:
+/// `$NATS_SERVER` if set, else the first on the `PATH` or in `/usr/sbin`.
+///
+/// ```no_run
+/// let out = std::process::Command::new(memlog_jetstream::testing::server_binary()?)
+///     .arg("--version")
+///     .output()?;
+/// println!("{}", String::from_utf8_lossy(&out.stdout)); // nats-server: v2.9.10
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+/// `NotFound`, saying how to install it, if there is none.
+pub fn server_binary() -> io::Result<PathBuf> {
     if let Some(p) = std::env::var_os("NATS_SERVER") {
         return Ok(PathBuf::from(p));
     }
@@ -39,23 +52,6 @@ fn binary() -> io::Result<PathBuf> {
         "nats-server not found on PATH or in /usr/sbin: install it \
          (apt-get install -y nats-server) or set NATS_SERVER to its path",
     ))
-}
-
-/// The `nats-server` binary that [`Server`] and [`Cluster`] run:
-/// `$NATS_SERVER` if set, else the first on the `PATH` or in `/usr/sbin`.
-///
-/// ```no_run
-/// let out = std::process::Command::new(memlog_jetstream::testing::server_binary()?)
-///     .arg("--version")
-///     .output()?;
-/// println!("{}", String::from_utf8_lossy(&out.stdout)); // nats-server: v2.9.10
-/// # Ok::<(), std::io::Error>(())
-/// ```
-///
-/// # Errors
-/// `NotFound`, saying how to install it, if there is none.
-pub fn server_binary() -> io::Result<PathBuf> {
-    binary()
 }
 
 /// A free TCP port on 127.0.0.1 (free when asked; the server binds it next).
@@ -184,7 +180,7 @@ impl Server {
             .append(true)
             .open(&self.log)?;
         self.starts = self.ready_lines();
-        let child = Command::new(binary()?)
+        let child = Command::new(server_binary()?)
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

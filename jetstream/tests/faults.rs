@@ -284,7 +284,6 @@ fn under_faults(
     let what = faults();
     stop.store(true, Ordering::Relaxed);
     let written: Vec<Written> = writers.into_iter().map(|h| h.join().unwrap()).collect();
-    let stats: Vec<WriteStats> = written.iter().map(|w| w.stats).collect();
     // What the server holds (every acknowledged record, and any copies the
     // server made), read first: the readers are to deliver exactly that.
     let until = Instant::now() + Duration::from_secs(30);
@@ -350,8 +349,8 @@ fn under_faults(
         } else {
             format!("at most {slips} allowed: nats-server before 2.11")
         },
-        stats.iter().map(|s| s.retried).sum::<u64>(),
-        stats.iter().map(|s| s.deduplicated).sum::<u64>(),
+        written.iter().map(|w| w.stats.retried).sum::<u64>(),
+        written.iter().map(|w| w.stats.deduplicated).sum::<u64>(),
         retries.load(Ordering::Relaxed),
         outages.load(Ordering::Relaxed),
     );

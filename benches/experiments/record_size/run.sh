@@ -6,15 +6,16 @@
 # Builds the `zerocopy` bench of BASE as it is (`base`) and with each patch
 # here applied (in throwaway worktrees, one shared target directory), then
 # runs the 1 -> 1 rows `memlog_writer_ticking_visit/u64` and `disruptor/u64`
-# of every build in turn, ROUNDS times. It prints, for each build, the
-# median time and two ratios of rates, each paired within one round or one
-# process so that the machine's drift cancels: against `base` in the same
-# round, and against the disruptor row of the same bench process.
+# of every build in turn, ROUNDS times, each round starting one build later
+# than the one before. It prints, for each build, its times and those of the
+# disruptor row in the same bench process, round by round, and two ratios
+# of rates, each paired to reduce the machine's slow drift: against `base`
+# in the same round, and against the disruptor row of the same process.
 set -euo pipefail
 
 BASE=4e7cf7969d7378a9b56489fc396021245fe4342b
 ROUNDS=${1:-4}
-VARIANTS=(base time8 time8_no_stamp stamp_payload payload_only)
+VARIANTS=(base time8 time8_no_stamp stamp_payload stamp_payload_base_clock payload_only)
 FILTER='zc_stream_1w1r/(memlog_writer_ticking_visit|disruptor)/u64'
 
 if ! [[ $ROUNDS =~ ^[1-9][0-9]*$ ]]; then
@@ -55,6 +56,10 @@ for l in sys.stdin:
     m = json.loads(l)
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "zerocopy":
         print(m["executable"])')
+    if [ -z "$exe" ]; then
+        echo "cargo named no zerocopy bench executable for $v" >&2
+        exit 1
+    fi
     cp "$exe" "$work/bench-$v"
 done
 if [ "$(sha256sum "$work"/bench-* | cut -d' ' -f1 | sort -u | wc -l)" -ne "${#VARIANTS[@]}" ]; then
@@ -62,12 +67,15 @@ if [ "$(sha256sum "$work"/bench-* | cut -d' ' -f1 | sort -u | wc -l)" -ne "${#VA
     exit 1
 fi
 
+n=${#VARIANTS[@]}
 for r in $(seq "$ROUNDS"); do
-    for v in "${VARIANTS[@]}"; do
+    for k in $(seq 0 $((n - 1))); do
+        v=${VARIANTS[$(((r - 1 + k) % n))]}
         echo "round $r: $v" >&2
         # --discard-baseline: no "change:" block with a time of its own.
+        # criterion's results go to stdout; a panic stays on the terminal.
         (cd "$work/$v" && "$work/bench-$v" --bench --warm-up-time 0.5 \
-            --measurement-time 2 --discard-baseline "$FILTER" 2>&1) |
+            --measurement-time 2 --discard-baseline "$FILTER") |
             sed "s|^|$r $v |"
     done
 done | python3 -c '
@@ -94,13 +102,16 @@ for rows, what in ((memlog, "memlog"), (disruptor, "disruptor")):
 def spread(xs):
     return "%.2f (%.2f-%.2f)" % (statistics.median(xs), min(xs), max(xs))
 
-print("ms per 1 M records; ratios of rates, median (range) of the %d pairs" % rounds)
-print("%-15s %-36s %-20s %s" % ("build", "memlog ms, round by round", "vs base, same round", "vs the disruptor, same process"))
+rs = range(1, rounds + 1)
+print("ms per 1 M records, round by round; ratios of rates, median (range) of the %d pairs" % rounds)
 for v in variants:
-    ms = [memlog[(r, v)] for r in range(1, rounds + 1)]
-    vs_base = [memlog[(r, "base")] / memlog[(r, v)] for r in range(1, rounds + 1)]
-    vs_d = [disruptor[(r, v)] / memlog[(r, v)] for r in range(1, rounds + 1)]
-    print("%-15s %-36s %-20s %s" % (v, " ".join("%.2f" % x for x in ms), spread(vs_base), spread(vs_d)))
+    ms = [memlog[(r, v)] for r in rs]
+    print("%s: median %.2f ms" % (v, statistics.median(ms)))
+    print("  memlog     " + " ".join("%6.2f" % x for x in ms))
+    print("  disruptor  " + " ".join("%6.2f" % disruptor[(r, v)] for r in rs))
+    print("  vs base, same round: %s; vs the disruptor, same process: %s" % (
+        spread([memlog[(r, "base")] / memlog[(r, v)] for r in rs]),
+        spread([disruptor[(r, v)] / memlog[(r, v)] for r in rs])))
 ds = sorted(disruptor.values())
 print("disruptor (u64), all %d runs: median %.2f ms, %.2f-%.2f" % (len(ds), statistics.median(ds), ds[0], ds[-1]))
 ' "$ROUNDS" "${VARIANTS[@]}"

@@ -379,10 +379,11 @@ impl JetStreamLog {
     ///
     /// nats-server 2.11 fixed this: PR #6485 makes a new leader up to date
     /// before it takes writes, and PR #6486 fixes de-duplication across
-    /// leader changes. Whatever the server stored, streams and replicas
-    /// deliver it as stored: in order, with no gap (and in those runs
-    /// nothing that had been acknowledged was missing). Where exactly-once
-    /// matters across leader
+    /// leader changes. Streams and replicas deliver what the server
+    /// delivers: in order, with no gap (and in those runs nothing that had
+    /// been acknowledged was missing). In one later run a replica had
+    /// delivered, at some offset, a record other than the one the server
+    /// held there in the end. Where exactly-once matters across leader
     /// changes, run nats-server 2.11 or later, or carry an id in the record
     /// and skip ids already seen.
     ///

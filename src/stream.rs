@@ -433,8 +433,11 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
             };
             let by_stamp = self.by_stamp();
             let inner = &self.log.inner;
-            if !by_stamp && rel >= self.cached_hw {
-                // First read: only the mark says that nothing before is missing.
+            if !by_stamp && rel.saturating_add(READ_AHEAD as u64) > self.cached_hw {
+                // Only the mark says that nothing before is missing. Load it
+                // afresh wherever the run may reach past the value this
+                // stream last saw: a stale one would end the read-ahead
+                // early, short of records already written.
                 self.cached_hw = inner.high_water();
             }
             // Once contiguous, judge by the slots' stamps, not by the writers'
@@ -699,8 +702,9 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
             };
         };
         let by_stamp = self.by_stamp();
-        if !by_stamp && rel >= self.cached_hw {
-            // As in `step`: only the mark says that nothing before is missing.
+        if !by_stamp && rel.saturating_add((max - n) as u64) > self.cached_hw {
+            // As in `step`: a stale mark would end the visit short of
+            // records already written.
             self.cached_hw = self.log.inner.high_water();
         }
         let Stream {

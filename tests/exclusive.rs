@@ -57,6 +57,28 @@ fn writes_land_in_order_and_other_handles_are_read_only() {
     assert!(err.to_string().contains("exclusive Writer"), "{err}");
 }
 
+/// A stream of an exclusive log judges by the mark, and keeps the value it
+/// last loaded: a visit must not stop at that old value, short of records
+/// written since (found by proptests/tests/model.rs, which also covers the
+/// iterator's read-ahead).
+#[test]
+fn a_visit_sees_records_written_after_the_last_look() {
+    let (mut w, log) = Log::builder()
+        .segment_size(5)
+        .history_segments(2)
+        .build_exclusive()
+        .unwrap();
+    w.write_batch(0..4u32).unwrap();
+    let mut stream = log.stream(0);
+    let mut seen = Vec::new();
+    assert_eq!(stream.visit(1, |r| seen.push(*r.data)), Ok(1));
+    w.write_batch(4..12).unwrap();
+    // Everything up to `max` is ready: the visit returns all of it.
+    assert_eq!(stream.try_visit(4, |r| seen.push(*r.data)), Ok(4));
+    assert_eq!(stream.try_visit(100, |r| seen.push(*r.data)), Ok(7));
+    assert_eq!(seen, (0..12).collect::<Vec<_>>());
+}
+
 #[test]
 fn record_size_limit_applies_to_the_writer() {
     let (mut w, log) = Log::builder()

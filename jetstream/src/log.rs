@@ -429,7 +429,10 @@ impl JetStreamLog {
     /// As [`write`](JetStreamLog::write), and `BatchTooLarge`. After
     /// [`Error::Unavailable`] some records may have landed; a batch written
     /// with [`write_batch_with_id`](JetStreamLog::write_batch_with_id) can be
-    /// retried with the same id, landing each record exactly once.
+    /// retried with the same id, landing each record exactly once. After
+    /// `Closed`, the records sent before the stream was sealed (by any
+    /// process) may have landed: unlike memlog's, this batch can be cut by
+    /// the seal.
     pub async fn write_batch<I, B>(&self, batch: I) -> Result<Vec<Offset>, Error>
     where
         I: IntoIterator<Item = B>,

@@ -432,14 +432,10 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
                 return Err(self.fell_behind());
             };
             let by_stamp = self.by_stamp();
-            let inner = &self.log.inner;
-            if !by_stamp && rel.saturating_add(READ_AHEAD as u64) > self.cached_hw {
-                // Only the mark says that nothing before is missing. Load it
-                // afresh wherever the run may reach past the value this
-                // stream last saw: a stale one would end the read-ahead
-                // early, short of records already written.
-                self.cached_hw = inner.high_water();
+            if !by_stamp {
+                self.refresh_mark(rel, READ_AHEAD);
             }
+            let inner = &self.log.inner;
             // Once contiguous, judge by the slots' stamps, not by the writers'
             // mark, whose cache line a caught-up reader would otherwise pull
             // away from the writers on every record (see `by_stamp`).
@@ -456,6 +452,18 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
             .expect("read_run returned at least one record");
         self.pos += 1;
         Ok(r)
+    }
+
+    /// For a stream that judges by the mark (not `by_stamp`), before a run
+    /// of up to `span` records from `rel`: loads the mark afresh if the run
+    /// may reach past the value this stream last saw. Only the mark says
+    /// that nothing before is missing, and a stale one would end the run
+    /// short of records already written.
+    #[inline]
+    fn refresh_mark(&mut self, rel: u64, span: usize) {
+        if rel.saturating_add(span as u64) > self.cached_hw {
+            self.cached_hw = self.log.inner.high_water();
+        }
     }
 
     /// `pos` is purged (or below the start offset), and nothing is read
@@ -702,10 +710,8 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
             };
         };
         let by_stamp = self.by_stamp();
-        if !by_stamp && rel.saturating_add((max - n) as u64) > self.cached_hw {
-            // As in `step`: a stale mark would end the visit short of
-            // records already written.
-            self.cached_hw = self.log.inner.high_water();
+        if !by_stamp {
+            self.refresh_mark(rel, max - n);
         }
         let Stream {
             log,

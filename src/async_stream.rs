@@ -5,16 +5,16 @@
 //! writers still pay one relaxed load and no lock while nobody waits.
 //!
 //! # Waiting without losing a wake-up
-//! `poll_next` tries to read. If the next offset is not published, it puts the
-//! task's waker into the waiters (replacing its own earlier entry if a wake
-//! has not taken it yet, so a task polled many times holds one entry), then
-//! re-reads the high-water mark with the RMW of the handshake in `wait.rs`, and
-//! returns `Pending` only if the mark has still not passed the offset. A
-//! writer that moves the mark after that RMW sees the entry and wakes the task.
-//! The entry is removed by the wake, or by `Drop`, or when the stream ends.
+//! `poll_next` runs the stream's one driver (driver.rs) with the task's
+//! context as the way to wait: if the next offset is not published, it puts
+//! the task's waker into the waiters (replacing its own earlier entry if a
+//! wake has not taken it yet, so a task polled many times holds one entry),
+//! re-checks with the handshake of the log's mode (wait.rs), and returns
+//! `Pending` only if the offset is still not ready. A writer that publishes
+//! it after that sees the entry and wakes the task. The entry is left when a
+//! poll returns a record or an error, and when the stream is dropped.
 
-use crate::log::Wait;
-use crate::wait::Waiter;
+use crate::driver::How;
 use crate::{Canceller, Error, Lag, Offset, Record, RecordRef, Stream};
 use std::fmt;
 use std::pin::Pin;
@@ -76,9 +76,6 @@ use std::task::{Context, Poll};
 #[must_use = "a stream does nothing unless it is polled"]
 pub struct AsyncStream<T> {
     inner: Stream<T>,
-    /// Our entry in the log's waiters, unless we know it is gone. A wake
-    /// removes it without telling us; `reregister` copes with that.
-    waiter: Option<u64>,
     /// Whether `poll_next` returned `Ready(None)` (`FusedStream`).
     terminated: bool,
 }
@@ -87,7 +84,7 @@ impl<T> fmt::Debug for AsyncStream<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncStream")
             .field("stream", &self.inner)
-            .field("registered", &self.waiter.is_some())
+            .field("registered", &self.inner.registered.is_some())
             .field("terminated", &self.terminated)
             .finish()
     }
@@ -101,7 +98,6 @@ impl<T: Clone + Send + Sync + 'static> From<Stream<T>> for AsyncStream<T> {
     fn from(inner: Stream<T>) -> Self {
         AsyncStream {
             inner,
-            waiter: None,
             terminated: false,
         }
     }
@@ -223,29 +219,7 @@ impl<T: Clone + Send + Sync + 'static> AsyncStream<T> {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn try_recv(&mut self) -> Result<Record<T>, Error> {
-        let r = self.inner.try_recv();
-        if self.inner.ended().is_some() {
-            self.deregister();
-        }
-        r
-    }
-
-    fn deregister(&mut self) {
-        if let Some(id) = self.waiter.take() {
-            self.inner.log.inner.waiters.deregister(id);
-        }
-    }
-
-    /// Turns the result of a step into an item, leaving the waiters when the
-    /// stream ends.
-    fn item(&mut self, r: Result<Record<T>, Error>) -> Option<Result<Record<T>, Error>> {
-        match r {
-            Ok(record) => Some(Ok(record)),
-            Err(e) => {
-                self.deregister();
-                (e != Error::Closed).then_some(Err(e))
-            }
-        }
+        self.inner.try_recv()
     }
 }
 
@@ -290,75 +264,14 @@ impl<T: Clone + Send + Sync + 'static> AsyncStream<T> {
     /// `poll_next` without the bookkeeping of `terminated`.
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Record<T>, Error>>> {
         if self.inner.ended().is_some() {
-            self.deregister();
             return Poll::Ready(None);
         }
-        match self.poll_with(cx, Stream::step) {
-            Poll::Ready(r) => Poll::Ready(self.item(r)),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    /// Runs `op` (a step or a visit) until it returns something other than
-    /// `FutureOffset`, or registers the task's waker and returns `Pending`
-    /// (see the module docs). Leaves the waiters when it returns an error.
-    fn poll_with<R>(
-        &mut self,
-        cx: &mut Context<'_>,
-        mut op: impl FnMut(&mut Stream<T>) -> Result<R, Error>,
-    ) -> Poll<Result<R, Error>> {
-        loop {
-            // As in `Stream::next_until`: nothing is consumed yet.
-            crate::reclaim::drain();
-            let r = match op(&mut self.inner) {
-                Err(Error::FutureOffset) => match self.inner.rel() {
-                    Ok(rel) => match self.wait(cx, rel) {
-                        None => return Poll::Pending,
-                        Some(Wait::Ready) => continue,
-                        // The exclusive writer is publishing it, so no
-                        // wake-up may come for this registration: be polled
-                        // again soon instead. The writer is inside a window
-                        // of a few instructions (it may have been
-                        // preempted): give up this thread's turn once
-                        // first, so that on a small machine it can finish.
-                        Some(Wait::Claimed) => {
-                            crate::sync::yield_now();
-                            cx.waker().wake_by_ref();
-                            return Poll::Pending;
-                        }
-                        Some(w) => Err(self.inner.finish(w)),
-                    },
-                    Err(e) => Err(e),
-                },
-                r => r,
-            };
-            if r.is_err() {
-                self.deregister();
-            }
-            return Poll::Ready(r);
-        }
-    }
-
-    /// Whether relative offset `rel` is ready, or why it never will be;
-    /// `None` once the task's waker is registered to be woken when that
-    /// changes.
-    fn wait(&mut self, cx: &mut Context<'_>, rel: u64) -> Option<Wait> {
-        let by_stamp = self.inner.by_stamp();
-        let log = &self.inner.log.inner;
-        let cancel = Some(&*self.inner.cancel);
-        if let Some(w) = log.poll_ready(rel, by_stamp, cancel) {
-            return Some(w);
-        }
-        let id = log
-            .waiters
-            .reregister(self.waiter, Waiter::Task(cx.waker().clone()));
-        self.waiter = Some(id);
-        let w = log.recheck_registered(rel, by_stamp, cancel)?;
-        // Not going to sleep: leave no entry that would make writers take
-        // the lock.
-        log.waiters.deregister(id);
-        self.waiter = None;
-        Some(w)
+        self.inner
+            .drive(How::Task(cx), Stream::step)
+            .map(|r| match r {
+                Err(Error::Closed) => None,
+                r => Some(r),
+            })
     }
 
     /// Polls for a zero-copy visit: as [`Stream::visit`], but instead of
@@ -390,7 +303,8 @@ impl<T: Clone + Send + Sync + 'static> AsyncStream<T> {
         max: usize,
         mut f: impl FnMut(RecordRef<'_, T>),
     ) -> Poll<Result<usize, Error>> {
-        self.poll_with(cx, |s| s.visit_step(max, &mut f))
+        self.inner
+            .drive(How::Task(cx), |s| s.visit_step(max, &mut f))
     }
 
     /// Waits (suspending the task) until a record is ready, then calls `f`
@@ -450,19 +364,7 @@ impl<T: Clone + Send + Sync + 'static> AsyncStream<T> {
         max: usize,
         f: impl FnMut(RecordRef<'_, T>),
     ) -> Result<usize, Error> {
-        let r = self.inner.try_visit(max, f);
-        if self.inner.ended().is_some() {
-            self.deregister();
-        }
-        r
-    }
-}
-
-impl<T> Drop for AsyncStream<T> {
-    fn drop(&mut self) {
-        if let Some(id) = self.waiter.take() {
-            self.inner.log.inner.waiters.deregister(id);
-        }
+        self.inner.try_visit(max, f)
     }
 }
 

@@ -6,7 +6,6 @@ use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use strength_reduce::StrengthReducedU64;
 
 /// The largest start offset: relative offsets use 63 bits, so the sum never
 /// overflows `u64`.
@@ -68,20 +67,13 @@ type SizeOf<T> = fn(&T) -> usize;
 pub(crate) struct Config<T> {
     pub(crate) start: u64,
     pub(crate) segment_size: u64,
-    pub(crate) seg_div: StrengthReducedU64,
     pub(crate) history: u64,
     pub(crate) ring_len: u64,
-    pub(crate) ring_div: StrengthReducedU64,
     pub(crate) clock: Arc<dyn Clock>,
     /// `clock`, if it is a [`TickingClock`]: the exclusive writer reads its
     /// time directly (writer.rs).
     pub(crate) ticking: Option<TickingClock>,
     pub(crate) max_record: Option<(usize, SizeOf<T>)>,
-    /// Written only through its [`Writer`](crate::Writer) (see writer.rs).
-    pub(crate) exclusive: bool,
-    /// For an exclusive log: whether the writer's half of the asymmetric
-    /// fence is a compiler fence (fence.rs).
-    pub(crate) expedited: bool,
 }
 
 impl<T> Clone for Config<T> {
@@ -281,12 +273,7 @@ impl<T> Builder<T> {
     where
         T: Clone + Send + Sync + 'static,
     {
-        let mut cfg = self.config()?;
-        cfg.exclusive = true;
-        // Before the log exists: its writer and readers then agree on how
-        // the asymmetric fence is made (fence.rs).
-        cfg.expedited = crate::fence::init();
-        let log = Log::from_config(cfg);
+        let log = Log::with_sequencer(self.config()?, crate::mode::Sequencer::new_exclusive());
         Ok((Writer::new(log.clone()), log))
     }
 
@@ -330,15 +317,11 @@ impl<T> Builder<T> {
         Ok(Config {
             start: self.start,
             segment_size: self.segment_size as u64,
-            seg_div: StrengthReducedU64::new(self.segment_size as u64),
             history: self.history as u64,
             ring_len,
-            ring_div: StrengthReducedU64::new(ring_len),
             clock: self.clock,
             ticking: self.ticking,
             max_record: self.max_record,
-            exclusive: false,
-            expedited: false,
         })
     }
 }

@@ -3,7 +3,8 @@
 #[cfg(feature = "async")]
 use crate::async_stream::AsyncStream;
 use crate::builder::{Builder, Config};
-use crate::log::{entry, Inner};
+use crate::log::Inner;
+use crate::mode::Sequencer;
 use crate::slot::Entry;
 use crate::stream::Stream;
 use crate::{Error, StartAt};
@@ -160,20 +161,16 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
         Builder::default()
     }
 
+    /// A log that its handles write.
     pub(crate) fn from_config(cfg: Config<T>) -> Log<T> {
-        Log {
-            inner: Arc::new(Inner::new(cfg)),
-        }
+        Self::with_sequencer(cfg, Sequencer::new_shared())
     }
 
-    pub(crate) fn check_size(&self, data: &T) -> Result<(), Error> {
-        if let Some((max, size_of)) = self.inner.cfg.max_record {
-            let len = size_of(data);
-            if len > max {
-                return Err(Error::RecordTooLarge { len, max });
-            }
+    /// A log of the given writing mode.
+    pub(crate) fn with_sequencer(cfg: Config<T>, seq: Sequencer) -> Log<T> {
+        Log {
+            inner: Arc::new(Inner::new(cfg, seq)),
         }
-        Ok(())
     }
 
     /// Appends a record and returns its offset. Lock-free: one atomic claim,
@@ -220,10 +217,7 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
         // Before anything else: records this thread's earlier calls purged
         // are dropped here (user code, never inside the claim window).
         crate::reclaim::drain();
-        self.check_writable()?;
-        self.check_size(&data)?;
-        let rel = self.inner.claim_one()?;
-        self.inner.publish_one(rel, entry(created, data));
+        let rel = self.inner.write_one(created, data)?;
         Ok(self.inner.cfg.start + rel)
     }
 
@@ -251,10 +245,10 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// # Ok::<(), memlog::Error>(())
     /// ```
     pub fn write_batch<I: IntoIterator<Item = T>>(&self, batch: I) -> Result<Range<Offset>, Error> {
-        self.check_writable()?;
+        self.inner.seq.handles_write()?;
         let items = self.pull_batch(batch, |d| d)?;
         let created = self.inner.cfg.clock.now();
-        self.append_pulled(items, false, |d| entry(created, d))
+        self.append_pulled(items, false, |data| Entry { created, data })
     }
 
     /// Appends a batch whose records carry their own `created` times, with one
@@ -277,9 +271,9 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     where
         I: IntoIterator<Item = (SystemTime, T)>,
     {
-        self.check_writable()?;
+        self.inner.seq.handles_write()?;
         let items = self.pull_batch(batch, |(_, d)| d)?;
-        self.append_pulled(items, false, |(created, d)| entry(created, d))
+        self.append_pulled(items, false, |(created, data)| Entry { created, data })
     }
 
     /// Claims and publishes a pulled batch (by the exclusive writer's claim
@@ -296,32 +290,22 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
         let n = items.len() as u64;
         // As in `write_timed`, before the claim.
         crate::reclaim::drain();
+        let entries = items.into_iter().map(to_entry);
         let rel = if exclusive {
-            self.inner.claim_exclusive(n)?
+            self.inner.write_many_exclusive(n, entries)?
         } else {
-            self.inner.claim_batch(n)?
+            self.inner.write_many(n, entries)?
         };
-        self.inner
-            .publish_claimed(rel, items.into_iter().map(to_entry));
         let start = self.inner.cfg.start;
         Ok(start + rel..start + rel + n)
     }
 
-    /// `Err(ReadOnly)` if the log has an exclusive [`Writer`](crate::Writer).
-    #[inline]
-    fn check_writable(&self) -> Result<(), Error> {
-        if self.inner.cfg.exclusive {
-            return Err(Error::ReadOnly);
-        }
-        Ok(())
-    }
-
     /// What an empty batch returns: where it would have started.
     pub(crate) fn empty_batch(&self) -> Result<Range<Offset>, Error> {
-        if self.inner.is_closed() {
+        if self.inner.seq.is_closed() {
             return Err(Error::Closed);
         }
-        let at = self.inner.cfg.start + self.inner.tail();
+        let at = self.inner.cfg.start + self.inner.seq.next();
         Ok(at..at)
     }
 
@@ -354,7 +338,7 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
         }
         if self.inner.cfg.max_record.is_some() {
             for item in pulled.iter().take(limit) {
-                self.check_size(data(item))?;
+                self.inner.check_size(data(item))?;
             }
         }
         if pulled.len() > limit {
@@ -389,10 +373,11 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     pub fn read(&self, offset: Offset) -> Result<Record<T>, Error> {
         crate::reclaim::drain();
         let rel = self.rel(offset)?;
-        if rel >= self.inner.high_water() {
+        let mark = self.inner.high_water();
+        if rel >= mark {
             return Err(Error::FutureOffset);
         }
-        self.inner.read_published(rel)
+        self.inner.ring.read(rel, mark)
     }
 
     /// Appends up to `max` consecutive records, starting at `start`, to `out`
@@ -426,7 +411,7 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
         if rel >= hw {
             return Err(Error::FutureOffset);
         }
-        self.inner.read_batch_published(rel, hw, out, max)
+        self.inner.ring.read_batch(rel, hw, out, max)
     }
 
     /// `(earliest, latest)` readable offsets, or `None` when no record is
@@ -601,7 +586,7 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// ```
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.inner.is_closed()
+        self.inner.seq.is_closed()
     }
 
     /// The offset the next write will get; after [`close`](Log::close), one
@@ -616,7 +601,7 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// ```
     #[must_use]
     pub fn next_offset(&self) -> Offset {
-        self.inner.cfg.start + self.inner.tail()
+        self.inner.cfg.start + self.inner.seq.next()
     }
 
     /// The offset of the first record (the builder's `start_offset`).

@@ -201,12 +201,14 @@
 mod async_stream;
 mod builder;
 pub mod clock;
+mod driver;
 mod error;
-mod fence;
 mod handle;
 mod log;
+mod mode;
 mod reclaim;
 mod resume;
+mod ring;
 mod segment;
 #[cfg(feature = "serde")]
 mod serde_impl;
@@ -215,6 +217,7 @@ mod slot;
 mod stream;
 mod sync;
 mod wait;
+mod walk;
 mod writer;
 mod zero_copy;
 

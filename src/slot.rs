@@ -59,28 +59,15 @@ impl<T> Slot<T> {
         self.stamp.load(Ordering::Acquire) == rel + 1
     }
 
-    /// Clones the record out of the slot.
+    /// The published record, borrowed for as long as the slot is: every
+    /// read lends it (walk.rs), clones it, or hands it out by reference
+    /// under its pin (`Pinned`).
     ///
     /// # Safety
-    /// The record for some offset is published here (its stamp was acquired,
-    /// directly or through the high-water mark) and its segment can not be
-    /// reclaimed while the borrow lasts (the caller is pinned, or is the
-    /// segment's owner).
-    #[inline]
-    pub(crate) unsafe fn read<R>(&self, f: impl FnOnce(&Entry<T>) -> R) -> R {
-        // SAFETY: published means initialised, and writers never touch a
-        // published cell again until the segment is reclaimed, which the
-        // caller's pin rules out.
-        self.cell.with(|p| unsafe { f((*p).assume_init_ref()) })
-    }
-
-    /// The published record, borrowed for as long as the slot is: for a
-    /// reader that hands it out by reference under its pin (`Pinned`).
-    ///
-    /// # Safety
-    /// As for [`read`](Slot::read), for as long as the borrow of `self`
-    /// lasts: a record is published here, and the segment can not be
-    /// reclaimed before the borrow ends (the caller's pin lasts as long).
+    /// For as long as the borrow of `self` lasts: the record for some offset
+    /// is published here (its stamp was acquired, directly or through the
+    /// high-water mark), and the segment can not be reclaimed before the
+    /// borrow ends (the caller is pinned for as long, or owns the segment).
     #[inline]
     pub(crate) unsafe fn get(&self) -> &Entry<T> {
         // Under loom only this access is checked, not the borrow's uses.

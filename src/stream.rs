@@ -1,12 +1,15 @@
 //! [`Stream`]: an ordered, blocking reader, and its [`Canceller`].
 
-use crate::log::{Inner, Wait};
+use crate::driver::How;
+use crate::log::Inner;
+use crate::mode::Wait;
 use crate::sync::{AtomicBool, Ordering};
 use crate::{Error, Lag, Log, Offset, Record, RecordRef};
 use std::collections::VecDeque;
 use std::fmt;
 use std::iter::FusedIterator;
 use std::sync::{Arc, Weak};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 /// Follows a log in offset order from a start offset, waiting for records
@@ -59,23 +62,26 @@ use std::time::{Duration, Instant};
 pub struct Stream<T> {
     pub(crate) log: Log<T>,
     /// Next offset to yield.
-    pos: Offset,
+    pub(crate) pos: Offset,
     /// A high-water mark (relative) loaded earlier: offsets below it need no
     /// new load.
-    cached_hw: u64,
+    pub(crate) mark_seen: u64,
     /// Whether this stream has read the record before `pos`, so that every
     /// offset below `pos` is known published and the next one may be judged
-    /// by its own slot stamp (`Inner::read_run`) instead of the mark.
-    contiguous: bool,
+    /// by its own slot stamp instead of the mark (driver.rs, `by_stamp`).
+    pub(crate) contiguous: bool,
     pub(crate) cancel: Arc<AtomicBool>,
     /// Why the stream ended, once it has.
     end: Option<Error>,
     /// What to do when `pos` was purged.
-    lag: Lag,
+    pub(crate) lag: Lag,
     /// Whether a blocking wait busy-spins instead of parking.
     busy_spin: bool,
     /// Records read ahead (offsets `pos..`), at most `READ_AHEAD`.
     ahead: VecDeque<Record<T>>,
+    /// This stream's entry in the log's waiters, while it has one
+    /// (driver.rs: registered before sleeping, left on every exit).
+    pub(crate) registered: Option<u64>,
 }
 
 /// How many records a stream clones ahead at once (one epoch pin per segment).
@@ -182,13 +188,14 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         Stream {
             log,
             pos: start,
-            cached_hw: 0,
+            mark_seen: 0,
             contiguous: false,
             ahead: VecDeque::new(),
             cancel: Arc::new(AtomicBool::new(false)),
             end: None,
             lag: Lag::End,
             busy_spin: false,
+            registered: None,
         }
     }
 
@@ -332,16 +339,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn try_recv(&mut self) -> Result<Record<T>, Error> {
-        self.attempt(Self::step)
-    }
-
-    /// Runs `op` (a step or a visit) once without waiting; on
-    /// `FutureOffset`, asks the wait's own readiness check whether the
-    /// stream has ended (closed, cancelled) or a record came meanwhile.
-    fn attempt<R>(&mut self, op: impl FnMut(&mut Self) -> Result<R, Error>) -> Result<R, Error> {
-        self.drive(op, |log, rel, by_stamp, cancel| {
-            log.poll_ready(rel, by_stamp, Some(cancel))
-        })
+        self.blocking(How::Now, Self::step)
     }
 
     /// The next record, waiting at most `d` for it (blocking the thread).
@@ -368,126 +366,89 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
 
     /// Waits for the next record until `deadline` (for ever if `None`).
     fn next_until(&mut self, deadline: Option<Instant>) -> Result<Record<T>, Error> {
-        self.wait_until(deadline, Self::step)
+        self.blocking(self.how_to_wait(deadline), Self::step)
     }
 
-    /// Runs `op` (a step or a visit) until it returns something other than
-    /// `FutureOffset`, waiting (spin, then park) between tries, until
-    /// `deadline` (for ever if `None`).
-    fn wait_until<R>(
+    /// How a blocking call waits until `deadline`: parks, or busy-spins.
+    fn how_to_wait(&self, deadline: Option<Instant>) -> How<'static, 'static> {
+        if self.busy_spin {
+            How::Spin(deadline)
+        } else {
+            How::Park(deadline)
+        }
+    }
+
+    /// `drive` for a way of waiting that never returns `Pending`.
+    fn blocking<R>(
         &mut self,
-        deadline: Option<Instant>,
+        how: How<'_, '_>,
         op: impl FnMut(&mut Self) -> Result<R, Error>,
     ) -> Result<R, Error> {
-        let spin = self.busy_spin;
-        self.drive(op, move |log, rel, by_stamp, cancel| {
-            Some(if spin {
-                log.spin_for(rel, by_stamp, Some(cancel), deadline)
-            } else {
-                log.wait_for(rel, by_stamp, Some(cancel), deadline)
-            })
-        })
-    }
-
-    /// Runs `op` until it returns something other than `FutureOffset`;
-    /// after each `FutureOffset`, `wait` says whether the stream's next
-    /// offset became ready (`Ready`: run `op` again), why it never will
-    /// (an ending, or `TimedOut`), or, as `None`, not yet.
-    fn drive<R>(
-        &mut self,
-        mut op: impl FnMut(&mut Self) -> Result<R, Error>,
-        mut wait: impl FnMut(&Inner<T>, u64, bool, &AtomicBool) -> Option<Wait>,
-    ) -> Result<R, Error> {
-        loop {
-            // Nothing is consumed yet: purged records this thread collected
-            // may be dropped (and panic) here (reclaim.rs).
-            crate::reclaim::drain();
-            match op(self) {
-                Err(Error::FutureOffset) => {}
-                r => return r,
-            }
-            let rel = self.rel()?;
-            match wait(&self.log.inner, rel, self.by_stamp(), &self.cancel) {
-                Some(Wait::Ready) => {}
-                // Claimed: the exclusive writer is publishing it, not yet.
-                None | Some(Wait::Claimed) => return Err(Error::FutureOffset),
-                Some(Wait::TimedOut) => return Err(Error::Timeout),
-                Some(w) => return Err(self.finish(w)),
-            }
+        match self.drive(how, op) {
+            Poll::Ready(r) => r,
+            Poll::Pending => unreachable!("only a task's wait is pending"),
         }
     }
 
     /// One attempt: the next record, `FutureOffset`, `Lagged`, or the
-    /// ending error.
+    /// ending error. Clones up to `READ_AHEAD` ready records at a time.
     #[inline]
     pub(crate) fn step(&mut self) -> Result<Record<T>, Error> {
+        self.check_live()?;
+        if self.ahead.is_empty() {
+            let mut ahead = std::mem::take(&mut self.ahead);
+            let first = self.pos;
+            // A clone made ahead must not panic on behalf of an earlier
+            // record: a panicking clone after the first ends the run there,
+            // and the read that asks for that record clones it (and panics)
+            // itself.
+            let run = self.next_run(READ_AHEAD, |_, r| {
+                let record = if r.offset == first {
+                    r.to_owned()
+                } else {
+                    let clone = std::panic::AssertUnwindSafe(|| r.to_owned());
+                    match std::panic::catch_unwind(clone) {
+                        Ok(record) => record,
+                        Err(_) => return false,
+                    }
+                };
+                ahead.push_back(record);
+                true
+            });
+            self.ahead = ahead;
+            if let Err(e) = run {
+                return Err(self.run_failed(e));
+            }
+        }
+        let r = self
+            .ahead
+            .pop_front()
+            .expect("a run took at least one record");
+        self.pos += 1;
+        Ok(r)
+    }
+
+    /// What a run that took no record means for the stream: `FutureOffset`
+    /// (wait), `OutOfRange` (fell behind: `Lag` decides), or an ending.
+    fn run_failed(&mut self, e: Error) -> Error {
+        match e {
+            Error::FutureOffset => e,
+            Error::OutOfRange => self.fell_behind(),
+            e => self.end_with(e),
+        }
+    }
+
+    /// `Ok` unless the stream has ended (the error that ended it) or was
+    /// cancelled (which ends it now).
+    #[inline]
+    fn check_live(&mut self) -> Result<(), Error> {
         if let Some(e) = &self.end {
             return Err(e.clone());
         }
         if self.cancel.load(Ordering::Acquire) {
             return Err(self.finish(Wait::Cancelled));
         }
-        if self.ahead.is_empty() {
-            let Ok(rel) = self.log.rel(self.pos) else {
-                return Err(self.fell_behind());
-            };
-            let by_stamp = self.by_stamp();
-            if !by_stamp {
-                self.refresh_mark(rel, READ_AHEAD);
-            }
-            let inner = &self.log.inner;
-            // Once contiguous, judge by the slots' stamps, not by the writers'
-            // mark, whose cache line a caught-up reader would otherwise pull
-            // away from the writers on every record (see `by_stamp`).
-            match inner.read_run(rel, self.cached_hw, by_stamp, READ_AHEAD, &mut self.ahead) {
-                Ok(_) => self.contiguous = true,
-                Err(Error::FutureOffset) => return Err(Error::FutureOffset),
-                Err(Error::OutOfRange) => return Err(self.fell_behind()),
-                Err(e) => return Err(self.end_with(e)),
-            }
-        }
-        let r = self
-            .ahead
-            .pop_front()
-            .expect("read_run returned at least one record");
-        self.pos += 1;
-        Ok(r)
-    }
-
-    /// For a stream that judges by the mark (not `by_stamp`), before a run
-    /// of up to `span` records from `rel`: loads the mark afresh if the run
-    /// may reach past the value this stream last saw. Only the mark says
-    /// that nothing before is missing, and a stale one would end the run
-    /// short of records already written.
-    #[inline]
-    fn refresh_mark(&mut self, rel: u64, span: usize) {
-        if rel.saturating_add(span as u64) > self.cached_hw {
-            self.cached_hw = self.log.inner.high_water();
-        }
-    }
-
-    /// `pos` is purged (or below the start offset), and nothing is read
-    /// ahead: end with `OutOfRange`, or skip to the earliest retained offset.
-    #[cold]
-    fn fell_behind(&mut self) -> Error {
-        match self.lag {
-            Lag::End => self.end_with(Error::OutOfRange),
-            Lag::Skip => {
-                // `read_run` found `pos`'s ring place holding a later segment
-                // (Acquire), whose installer raised the purge point past
-                // `pos` before linking it (Release), so this is > `pos`.
-                let earliest = self.log.earliest_offset();
-                debug_assert!(earliest > self.pos, "{earliest} <= {}", self.pos);
-                let skipped = earliest.saturating_sub(self.pos);
-                self.pos = earliest;
-                // Go on as a stream made at `earliest` would: this stream did
-                // not read the record before it, so judge the next read by
-                // the mark, loaded afresh, not by a slot's stamp.
-                self.contiguous = false;
-                self.cached_hw = 0;
-                Error::Lagged { skipped }
-            }
-        }
+        Ok(())
     }
 
     pub(crate) fn rel(&mut self) -> Result<u64, Error> {
@@ -498,24 +459,13 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         self.end_with(match w {
             Wait::Cancelled => Error::Cancelled,
             Wait::Closed => Error::Closed,
-            Wait::Ready | Wait::TimedOut | Wait::Claimed => unreachable!("not an ending"),
+            Wait::Ready | Wait::TimedOut | Wait::Imminent => unreachable!("not an ending"),
         })
     }
 
-    fn end_with(&mut self, e: Error) -> Error {
+    pub(crate) fn end_with(&mut self, e: Error) -> Error {
         self.end = Some(e.clone());
         e
-    }
-
-    /// Whether readiness is judged by slot stamps (see `contiguous`): not
-    /// on a log with an exclusive writer, which stores the mark after every
-    /// write, so that the mark is as fresh as the stamps. There a caught-up
-    /// stream reads up to the mark, as a disruptor consumer reads up to the
-    /// cursor, and touches the slots the writer is filling only once they
-    /// are published, rather than polling each one's stamp while the writer
-    /// fills its cache line.
-    pub(crate) fn by_stamp(&self) -> bool {
-        self.contiguous && !self.log.inner.cfg.exclusive
     }
 
     /// Whether the stream has ended, and the error that ended it:
@@ -604,7 +554,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         max: usize,
         mut f: impl FnMut(RecordRef<'_, T>),
     ) -> Result<usize, Error> {
-        self.wait_until(None, |s| s.visit_step(max, &mut f))
+        self.blocking(self.how_to_wait(None), |s| s.visit_step(max, &mut f))
     }
 
     /// As [`visit`](Stream::visit), waiting at most `d` for a record.
@@ -634,7 +584,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         mut f: impl FnMut(RecordRef<'_, T>),
     ) -> Result<usize, Error> {
         let deadline = Instant::now().checked_add(d);
-        self.wait_until(deadline, |s| s.visit_step(max, &mut f))
+        self.blocking(self.how_to_wait(deadline), |s| s.visit_step(max, &mut f))
     }
 
     /// As [`visit`](Stream::visit), without waiting: visits the records
@@ -664,7 +614,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         max: usize,
         mut f: impl FnMut(RecordRef<'_, T>),
     ) -> Result<usize, Error> {
-        self.attempt(|s| s.visit_step(max, &mut f))
+        self.blocking(How::Now, |s| s.visit_step(max, &mut f))
     }
 
     /// One attempt of a visit, as `step` is one of the iterator: visits the
@@ -681,12 +631,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         if max == 0 {
             return Ok(0);
         }
-        if let Some(e) = &self.end {
-            return Err(e.clone());
-        }
-        if self.cancel.load(Ordering::Acquire) {
-            return Err(self.finish(Wait::Cancelled));
-        }
+        self.check_live()?;
         let mut n = 0;
         while n < max {
             let Some(r) = self.ahead.front() else { break };
@@ -702,38 +647,16 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         if n == max {
             return Ok(n);
         }
-        let Ok(rel) = self.log.rel(self.pos) else {
-            return if n > 0 {
-                Ok(n)
-            } else {
-                Err(self.fell_behind())
-            };
-        };
-        let by_stamp = self.by_stamp();
-        if !by_stamp {
-            self.refresh_mark(rel, max - n);
-        }
-        let Stream {
-            log,
-            pos,
-            contiguous,
-            cached_hw,
-            ..
-        } = self;
-        let visited = log
-            .inner
-            .visit_run(rel, *cached_hw, by_stamp, max - n, |r| {
-                f(r);
-                *pos += 1;
-                *contiguous = true;
-            });
+        let visited = self.next_run(max - n, |pos, r| {
+            f(r);
+            *pos += 1;
+            true
+        });
         match visited {
             Ok(k) => Ok(n + k),
             // The ending (or the wait) is the next call's.
             Err(_) if n > 0 => Ok(n),
-            Err(Error::FutureOffset) => Err(Error::FutureOffset),
-            Err(Error::OutOfRange) => Err(self.fell_behind()),
-            Err(e) => Err(self.end_with(e)),
+            Err(e) => Err(self.run_failed(e)),
         }
     }
 }

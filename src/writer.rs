@@ -1,57 +1,10 @@
-//! [`Writer`]: the exclusive writer of a log, and its publish protocol.
-//!
-//! Most logs have one producer. When the type system says there is only one
-//! (a `Writer` is made once, by [`Builder::build_exclusive`], and is not
-//! `Clone`; `&mut self` on every write), a write needs less than the
-//! many-writer protocol in log.rs:
-//! - **The claim is a plain store.** Only this writer stores `tail`; how a
-//!   write still linearises against `close` and meets sleeping readers
-//!   without a read-modify-write is below.
-//! - **The mark moves by a plain store.** Offsets are published in order by
-//!   one thread, so there are no out-of-order finishers to carry over, no
-//!   announce, no compare-exchange: publish the slot's stamp, then store the
-//!   mark (both Release).
-//! - **No lookup of the segment.** The writer keeps a pointer to the segment
-//!   it is filling and the offsets it holds, so a write indexes the slot
-//!   directly. The pointer stays valid while the writer's next offset is in
-//!   that segment: a segment is purged only when a later one is installed,
-//!   and only this writer installs.
-//!
-//! # No read-modify-write at all: an asymmetric fence
-//! A write is plain stores and loads. The writer stores `tail = rel + n`
-//! (announcing the claim), runs [`fence::light`] (a compiler fence where
-//! Linux's `membarrier` is available, see fence.rs), loads `closing` and
-//! the waiter count, then publishes the slots and stores the mark. The two
-//! rare paths that must meet a write in flight run [`fence::heavy`] between
-//! their own store and their load of `tail`:
-//! - **A reader about to sleep** registers (the count goes up), runs
-//!   `heavy`, and loads `tail` (`Inner::meet_exclusive_writer`). Either the
-//!   writer's count load comes after the barrier and sees the registration
-//!   (it wakes the reader once it has stored the mark), or the reader's
-//!   `tail` load sees the claim: the writer is between claim and publish,
-//!   where no user code runs, so the reader does not sleep; it yields and
-//!   looks again (`Wait::Claimed`).
-//! - **`close`** sets `closing` (a word of its own: nobody may
-//!   read-modify-write the `tail` this writer stores), runs `heavy`, loads
-//!   `tail` and stores it as the end. Either the writer's `closing` load
-//!   comes before the barrier, so the closer's `tail` load sees the claim
-//!   and the end covers it; or it sees `closing`, and the writer waits for
-//!   the end and publishes only if its claim is below it. A batch is stored
-//!   as one `tail` value, so the closer sees all of it or none: it lands
-//!   whole or fails whole.
-//!
-//! So no wake-up is lost, nothing is published past the end a `close`
-//! returned, and everything below that end is published. With nobody
-//! parked and the log open, a write pays no fence instruction, no lock and
-//! no read-modify-write: the stores of a single-producer ring buffer, plus
-//! the two loads. Readers that have not gone to sleep read the mark and
-//! the stamps as with any log.
+//! [`Writer`]: the exclusive writer of a log. The protocol it follows (a
+//! claim and a mark moved by plain stores, met by `close` and sleeping
+//! readers through an asymmetric fence) is the exclusive mode's, in
+//! mode/exclusive.rs; this is the handle, which keeps the segment it fills.
 
 use crate::clock::TickingClock;
-use crate::fence;
-use crate::log::{entry, Inner};
-use crate::slot::Slot;
-use crate::sync::Ordering;
+use crate::slot::{Entry, Slot};
 use crate::{Error, Log, Offset};
 use std::fmt;
 use std::ops::Range;
@@ -65,8 +18,9 @@ use std::time::SystemTime;
 /// writes take `&mut self`, so there is one writer at a time by
 /// construction. In exchange a write costs no atomic read-modify-write
 /// (where [`Log::write`] needs two), no fence instruction where Linux's
-/// `membarrier` is available, and no segment lookup (see the module docs
-/// of `writer.rs`). A reader about to sleep (a blocking stream that spun
+/// `membarrier` is available, and no segment lookup: the claim and the
+/// high-water mark are plain stores, and the writer keeps a pointer to the
+/// segment it fills. A reader about to sleep (a blocking stream that spun
 /// in vain, or an async stream returning `Pending`), and `close`, pay for
 /// it instead: one `membarrier` system call each, about a microsecond, which
 /// interrupts every core running a thread of the process, the writer's
@@ -123,9 +77,9 @@ impl<T> fmt::Debug for Writer<T> {
         f.debug_struct("Writer")
             .field(
                 "next_offset",
-                &(self.log.inner.cfg.start + self.log.inner.tail()),
+                &(self.log.inner.cfg.start + self.log.inner.seq.next()),
             )
-            .field("closed", &self.log.inner.is_closed())
+            .field("closed", &self.log.inner.seq.is_closed())
             .finish_non_exhaustive()
     }
 }
@@ -213,20 +167,25 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
         } else {
             data
         };
-        let rel = self.log.inner.claim_exclusive(1)?;
+        let rel = {
+            let seq = &self.log.inner.seq;
+            seq.exclusive().claim(&seq.cursors, 1)?
+        };
         if rel >= self.hi {
             self.enter_segment(rel);
         }
-        let inner: &Inner<T> = &self.log.inner;
+        let inner = &*self.log.inner;
+        let (mode, c) = (inner.seq.exclusive(), &inner.seq.cursors);
         // SAFETY: this writer claimed `rel`, the only writer of its slot;
         // `slots` are those of the segment holding `lo..hi`, which contains
         // `rel` (checked above; offsets only grow), and stays installed
-        // until this writer installs a later segment (module docs);
-        // `rel - lo < segment_size`, the number of slots.
+        // until this writer installs a later segment (segment.rs: only this
+        // writer installs); `rel - lo < segment_size`, the number of slots.
         unsafe {
-            (*self.slots.add((rel - self.lo) as usize)).publish(rel, entry(created, data));
+            (*self.slots.add((rel - self.lo) as usize)).publish(rel, Entry { created, data });
         }
-        inner.advance_exclusive(rel + 1);
+        mode.publish_to(c, rel + 1);
+        inner.waiters.notify_if_any();
         Ok(inner.cfg.start + rel)
     }
 
@@ -234,7 +193,7 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
     #[cold]
     #[inline(never)]
     fn checked(&self, data: T) -> Result<T, Error> {
-        self.log.check_size(&data)?;
+        self.log.inner.check_size(&data)?;
         Ok(data)
     }
 
@@ -250,11 +209,8 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
     /// not yet published, and keeps it for the writes that follow.
     #[cold]
     fn enter_segment(&mut self, rel: u64) {
-        let seg;
-        (seg, self.lo, self.hi) = self.log.inner.write_segment(rel);
-        // SAFETY: `write_segment` returns the installed segment of `rel`,
-        // which this writer has claimed: valid until it installs a later one.
-        self.slots = unsafe { (*seg).slots.as_ptr() };
+        let inner = &*self.log.inner;
+        (self.slots, self.lo, self.hi) = inner.ring.write_segment(rel, inner.seq.mark_word());
         // The install may have pinned, and the pin collected.
         self.drain_due = true;
     }
@@ -279,7 +235,8 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
         let created = self.now();
         // The kept segment stays valid: if the batch moves past it, the next
         // offset is past `hi` too.
-        self.log.append_pulled(items, true, |d| entry(created, d))
+        self.log
+            .append_pulled(items, true, |data| Entry { created, data })
     }
 
     /// Appends a batch whose records carry their own `created` times; as
@@ -304,7 +261,7 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
         let items = self.log.pull_batch(batch, |(_, d)| d)?;
         // As in `write_batch`.
         self.log
-            .append_pulled(items, true, |(created, d)| entry(created, d))
+            .append_pulled(items, true, |(created, data)| Entry { created, data })
     }
 
     /// Closes the log; as [`Log::close`]. Dropping the writer does too.
@@ -366,92 +323,5 @@ impl<T> Drop for Writer<T> {
     /// Closes the log: nobody else can write to it.
     fn drop(&mut self) {
         self.log.inner.close();
-    }
-}
-
-/// The exclusive writer's side of the protocol, and the two rare paths that
-/// meet it (module docs). Only the `Writer` calls the claim and the mark
-/// store; `close` and `recheck_registered` (log.rs) call the rest.
-impl<T> Inner<T> {
-    /// Claims `n` offsets for the exclusive writer: `Err(Closed)` if the log
-    /// is closed (then nothing is claimed).
-    #[inline(always)]
-    pub(crate) fn claim_exclusive(&self, n: u64) -> Result<u64, Error> {
-        // Relaxed: only this writer stores `tail`; this is its own last store.
-        let rel = self.tail.load(Ordering::Relaxed);
-        // The announce. Relaxed: `light` below orders it before the loads
-        // that follow, against `heavy` on the other side (module docs).
-        self.tail.store(rel + n, Ordering::Relaxed);
-        fence::light(self.cfg.expedited);
-        // Relaxed: as above; the end it leads to is acquired.
-        if self.closing.load(Ordering::Relaxed) {
-            return self.claim_while_closing(rel, n);
-        }
-        Ok(rel)
-    }
-
-    /// A claim that met `close`: it lands if the closer saw it.
-    #[cold]
-    fn claim_while_closing(&self, rel: u64, n: u64) -> Result<u64, Error> {
-        // The closer runs no user code between setting `closing` and storing
-        // the end, which is `tail` as it loaded it after `heavy`: this
-        // claim's value or the one before (a later one can not exist yet).
-        let end = self.closed_end();
-        debug_assert!(end == rel || end == rel + n, "{end} {rel} {n}");
-        if rel + n <= end {
-            return Ok(rel);
-        }
-        // Not seen: take it back, so that `tail` stays the end.
-        self.tail.store(rel, Ordering::Relaxed);
-        Err(Error::Closed)
-    }
-
-    /// The exclusive writer has published every offset below `to`: moves the
-    /// mark there and wakes parked readers. A store, not a compare-exchange:
-    /// nobody else moves the mark, and the offsets are published in order.
-    #[inline(always)]
-    pub(crate) fn advance_exclusive(&self, to: u64) {
-        self.store_mark(to);
-        // Relaxed: loaded after this write's `light` (in its claim), which
-        // is what the handshake needs (module docs).
-        self.waiters.notify_if_any();
-    }
-
-    /// `advance_exclusive` without the wake-up.
-    #[inline]
-    pub(crate) fn store_mark(&self, to: u64) {
-        // Release: hands the slots below `to` to readers that acquire the mark.
-        self.high_water.store(to, Ordering::Release);
-    }
-
-    /// `close` on a log with an exclusive writer.
-    pub(crate) fn close_exclusive(&self) {
-        // AcqRel: one winner; a loser waits for the winner's end below.
-        if self.closing.swap(true, Ordering::AcqRel) {
-            self.closed_end();
-            return;
-        }
-        fence::heavy();
-        // Every claim the writer stored before its `light` that missed
-        // `closing` (module docs). Relaxed: the end is what matters, and
-        // readers wait on the mark to reach it.
-        let end = self.tail.load(Ordering::Relaxed);
-        // Release: pairs with the Acquire loads in `closed_end`.
-        self.closed_end.store(end + 1, Ordering::Release);
-    }
-
-    /// A reader about to sleep, registered: where the exclusive writer's
-    /// claims end (or, once closed, where the log ends). Any offset below it
-    /// will be published without a wake-up being needed; for any at or above
-    /// it, the writer sees the registration (module docs).
-    pub(crate) fn meet_exclusive_writer(&self) -> u64 {
-        fence::heavy();
-        // Relaxed: ordered by `heavy` against the writer's `light`.
-        let claimed = self.tail.load(Ordering::Relaxed);
-        if self.closing.load(Ordering::Acquire) {
-            // Claims may have failed: the end is what will be published.
-            return self.closed_end();
-        }
-        claimed
     }
 }

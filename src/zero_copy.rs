@@ -205,7 +205,7 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
         crate::reclaim::drain();
         Pinned {
             log: self,
-            guard: self.inner.pin(),
+            guard: self.inner.ring.pin(),
             hw: Cell::new(0),
             _not_send: PhantomData,
         }
@@ -236,7 +236,15 @@ impl<'a, T: Clone + Send + Sync + 'static> Pinned<'a, T> {
     #[inline]
     pub fn get(&self, offset: Offset) -> Result<RecordRef<'_, T>, Error> {
         let rel = self.log.rel(offset)?;
-        self.log.inner.get_pinned(rel, &self.hw, &self.guard)
+        if rel >= self.hw.get() {
+            // Below a mark loaded earlier, a read loads nothing the writers
+            // write: the mark only grows.
+            self.hw.set(self.log.inner.high_water());
+            if rel >= self.hw.get() {
+                return Err(Error::FutureOffset);
+            }
+        }
+        self.log.inner.ring.get_pinned(rel, &self.guard)
     }
 
     /// The record at `offset`, cloned: [`Log::read`] without its pin.

@@ -1,0 +1,224 @@
+//! The one driver under every way a [`Stream`] reads: the iterator's
+//! `next`, `try_recv`, `recv_timeout`, the visits, and
+//! [`AsyncStream`](crate::AsyncStream)'s `poll_next` and `poll_visit`.
+//!
+//! A read is an *operation* (`Stream::step`: the next record; a visit step:
+//! up to `max` records lent to a closure) that either succeeds or says
+//! `FutureOffset`. [`Stream::drive`] runs it until it succeeds, waiting
+//! between tries in one of four ways ([`How`]): not at all, spinning then
+//! parking the thread, busy-spinning, or registering a task's waker and
+//! returning `Pending`. Whatever the way, waiting follows one sequence:
+//! check; register; re-check with the handshake of the log's mode (wait.rs,
+//! mode/); sleep only if still not ready. The registration lives in the
+//! stream and has one exit, `leave`, which `Drop` calls too, so a thread
+//! that wakes, a task that gets its record, a stream that ends and a stream
+//! dropped while pending all deregister the same way.
+//!
+//! [`Stream::next_run`] is the one read under both operations: where the
+//! stream's next offset is, how its readiness is judged (the mark, or the
+//! slot stamps once the stream is contiguous and the mode lets stamps lead
+//! the mark), and what a purged position means (`Lag`).
+
+use crate::mode::Wait;
+use crate::stream::Stream;
+use crate::sync::{current, park, park_timeout, yield_now, Backoff};
+use crate::wait::Waiter;
+use crate::walk::Ready;
+use crate::{Error, Lag, RecordRef};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+/// How a stream waits for a record that is not written yet.
+pub(crate) enum How<'a, 'b> {
+    /// It does not: `FutureOffset` (`try_recv`, `try_visit`).
+    Now,
+    /// Spins briefly, then parks the thread, until the deadline.
+    Park(Option<Instant>),
+    /// Busy-spins until the deadline (`Stream::busy_spin`).
+    Spin(Option<Instant>),
+    /// Registers the task's waker and returns `Pending`.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
+    Task(&'a mut Context<'b>),
+}
+
+impl<T: Clone + Send + Sync + 'static> Stream<T> {
+    /// Runs `op` until it returns something other than `FutureOffset`,
+    /// waiting between tries as `how` says. `Pending` only for
+    /// `How::Task`, with the task's waker registered.
+    pub(crate) fn drive<R>(
+        &mut self,
+        mut how: How<'_, '_>,
+        mut op: impl FnMut(&mut Self) -> Result<R, Error>,
+    ) -> Poll<Result<R, Error>> {
+        let backoff = Backoff::new();
+        loop {
+            // Nothing is consumed yet: purged records this thread collected
+            // may be dropped (and panic) here (reclaim.rs).
+            crate::reclaim::drain();
+            match op(self) {
+                Err(Error::FutureOffset) => {}
+                r => return self.done(r),
+            }
+            let rel = match self.rel() {
+                Ok(rel) => rel,
+                Err(e) => return self.done(Err(e)),
+            };
+            let by_stamp = self.by_stamp();
+            let inner = &self.log.inner;
+            let mut ready = inner.poll_ready(rel, by_stamp, &self.cancel);
+            if ready.is_none() {
+                match &mut how {
+                    How::Now => return self.done(Err(Error::FutureOffset)),
+                    How::Spin(deadline) => {
+                        ready = Some(inner.spin_for(rel, by_stamp, &self.cancel, *deadline))
+                    }
+                    How::Park(_) if !backoff.is_completed() => {
+                        backoff.snooze();
+                        continue;
+                    }
+                    How::Park(deadline) => {
+                        // About to sleep: what this thread's pins postponed
+                        // is dropped now rather than after the wait.
+                        crate::reclaim::drain();
+                        if deadline.is_some_and(|d| Instant::now() >= d) {
+                            ready = Some(Wait::TimedOut);
+                        }
+                    }
+                    How::Task(_) => {}
+                }
+            }
+            let ready = match ready {
+                Some(w) => Some(w),
+                None => {
+                    let waiter = match &how {
+                        How::Task(cx) => Waiter::Task(cx.waker().clone()),
+                        _ => Waiter::Thread(current()),
+                    };
+                    self.registered = Some(inner.waiters.reregister(self.registered, waiter));
+                    inner.recheck_registered(rel, by_stamp, &self.cancel)
+                }
+            };
+            match (ready, &mut how) {
+                (Some(Wait::Ready), _) => {
+                    // Not going to sleep: leave no entry that would make
+                    // writers take the lock.
+                    self.leave();
+                    backoff.reset();
+                }
+                (Some(Wait::TimedOut), _) => return self.done(Err(Error::Timeout)),
+                // A writer is publishing it and will wake no one for it: let
+                // it run (on a small machine it may need this very core),
+                // then look again; a task asks to be polled again.
+                (Some(Wait::Imminent), how) => {
+                    self.leave();
+                    yield_now();
+                    if let How::Task(cx) = how {
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                }
+                (Some(w), _) => {
+                    let e = self.finish(w);
+                    return self.done(Err(e));
+                }
+                (None, How::Task(_)) => return Poll::Pending,
+                (None, how) => {
+                    match how {
+                        How::Park(Some(d)) => {
+                            if let Some(t) = d.checked_duration_since(Instant::now()) {
+                                park_timeout(t);
+                            }
+                        }
+                        _ => park(),
+                    }
+                    self.leave();
+                }
+            }
+        }
+    }
+
+    /// An operation's result, leaving the waiters.
+    fn done<R>(&mut self, r: Result<R, Error>) -> Poll<Result<R, Error>> {
+        self.leave();
+        Poll::Ready(r)
+    }
+
+    /// Up to `max` ready records from the stream's next offset, lent to
+    /// `sink` in order (see `Ring::walk`): the one read under the
+    /// iterator's step and the visits. `sink` moves `pos` itself, for each
+    /// record it is done with, so that a panic in it leaves `pos` on the
+    /// record it panicked on. Returns how many the sink took, or
+    /// `FutureOffset`, or `OutOfRange` if the next offset is purged (or
+    /// below the start: the caller's `fell_behind` decides).
+    pub(crate) fn next_run(
+        &mut self,
+        max: usize,
+        mut sink: impl FnMut(&mut u64, RecordRef<'_, T>) -> bool,
+    ) -> Result<usize, Error> {
+        let rel = self.log.rel(self.pos)?;
+        let by_stamp = self.by_stamp();
+        if !by_stamp && rel.saturating_add(max as u64) > self.mark_seen {
+            // Only the mark says that nothing before is missing, and a stale
+            // one would end the run short of records already written: load it
+            // afresh where the run may reach past the value last seen.
+            self.mark_seen = self.log.inner.high_water();
+        }
+        let ready = Ready {
+            mark: self.mark_seen,
+            by_stamp,
+        };
+        let Stream { log, pos, .. } = self;
+        let n = log.inner.ring.walk(rel, max, ready, |r| sink(pos, r))?;
+        self.contiguous = true;
+        Ok(n)
+    }
+
+    /// `pos` is purged (or below the start offset): end with `OutOfRange`,
+    /// or skip to the earliest retained offset.
+    #[cold]
+    pub(crate) fn fell_behind(&mut self) -> Error {
+        match self.lag {
+            Lag::End => self.end_with(Error::OutOfRange),
+            Lag::Skip => {
+                // The walk found `pos`'s ring place holding a later segment
+                // (Acquire), whose installer raised the purge point past
+                // `pos` before linking it (Release), so this is > `pos`.
+                let earliest = self.log.earliest_offset();
+                debug_assert!(earliest > self.pos, "{earliest} <= {}", self.pos);
+                let skipped = earliest.saturating_sub(self.pos);
+                self.pos = earliest;
+                // Go on as a stream made at `earliest` would: this stream did
+                // not read the record before it, so judge the next read by
+                // the mark, loaded afresh, not by a slot's stamp.
+                self.contiguous = false;
+                self.mark_seen = 0;
+                Error::Lagged { skipped }
+            }
+        }
+    }
+
+    /// Whether readiness is judged by slot stamps: once the stream has read
+    /// the record before its position, where the mode lets stamps lead the
+    /// mark (`Sequencer::stamps_lead`).
+    pub(crate) fn by_stamp(&self) -> bool {
+        self.contiguous && self.log.inner.seq.stamps_lead()
+    }
+}
+
+impl<T> Stream<T> {
+    /// Leaves the log's waiters, if registered: the one exit, for a wake,
+    /// an answer, an end and a drop alike.
+    pub(crate) fn leave(&mut self) {
+        if let Some(id) = self.registered.take() {
+            self.log.inner.waiters.deregister(id);
+        }
+    }
+}
+
+impl<T> Drop for Stream<T> {
+    /// A stream dropped while pending (an aborted task, a dropped response
+    /// body) leaves nothing with the log.
+    fn drop(&mut self) {
+        self.leave();
+    }
+}

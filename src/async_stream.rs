@@ -15,7 +15,7 @@
 //! poll returns a record or an error, and when the stream is dropped.
 
 use crate::driver::How;
-use crate::{Canceller, Error, Lag, Offset, Record, RecordRef, Stream};
+use crate::{Canceller, Error, Lag, Log, Offset, Record, RecordRef, StartAt, Stream};
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -84,7 +84,7 @@ impl<T> fmt::Debug for AsyncStream<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncStream")
             .field("stream", &self.inner)
-            .field("registered", &self.inner.registered.is_some())
+            .field("registered", &self.inner.r.registered.is_some())
             .field("terminated", &self.terminated)
             .finish()
     }
@@ -266,12 +266,10 @@ impl<T: Clone + Send + Sync + 'static> AsyncStream<T> {
         if self.inner.ended().is_some() {
             return Poll::Ready(None);
         }
-        self.inner
-            .drive(How::Task(cx), Stream::step)
-            .map(|r| match r {
-                Err(Error::Closed) => None,
-                r => Some(r),
-            })
+        self.inner.poll_step(How::Task(cx)).map(|r| match r {
+            Err(Error::Closed) => None,
+            r => Some(r),
+        })
     }
 
     /// Polls for a zero-copy visit: as [`Stream::visit`], but instead of
@@ -303,8 +301,7 @@ impl<T: Clone + Send + Sync + 'static> AsyncStream<T> {
         max: usize,
         mut f: impl FnMut(RecordRef<'_, T>),
     ) -> Poll<Result<usize, Error>> {
-        self.inner
-            .drive(How::Task(cx), |s| s.visit_step(max, &mut f))
+        self.inner.poll_visit_with(How::Task(cx), max, &mut f)
     }
 
     /// Waits (suspending the task) until a record is ready, then calls `f`
@@ -365,6 +362,55 @@ impl<T: Clone + Send + Sync + 'static> AsyncStream<T> {
         f: impl FnMut(RecordRef<'_, T>),
     ) -> Result<usize, Error> {
         self.inner.try_visit(max, f)
+    }
+}
+
+/// Following a log with an async stream (feature `async`).
+impl<T: Clone + Send + Sync + 'static> Log<T> {
+    /// An async stream of the records from `start` on, in order (feature
+    /// `async`): a [`futures_core::Stream`] woken by the writes, with the
+    /// semantics of [`stream`](Log::stream). See [`AsyncStream`].
+    ///
+    /// ```
+    /// use futures_util::StreamExt;
+    ///
+    /// let log = memlog::Log::new();
+    /// let mut stream = log.stream_async(0);
+    /// let rt = tokio::runtime::Runtime::new().unwrap();
+    /// rt.block_on(async {
+    ///     let writer = log.clone();
+    ///     tokio::spawn(async move { writer.write("hello").unwrap() });
+    ///     let first = stream.next().await.unwrap().unwrap();
+    ///     assert_eq!((first.offset, first.data), (0, "hello"));
+    /// });
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    #[must_use = "a stream does nothing unless it is polled"]
+    pub fn stream_async(&self, start: Offset) -> AsyncStream<T> {
+        self.stream(start).into_async()
+    }
+
+    /// An async stream from the earliest retained offset, the next offset to
+    /// be written, or a given offset (feature `async`); as
+    /// [`stream_from`](Log::stream_from), see [`StartAt`].
+    ///
+    /// ```
+    /// use futures_util::StreamExt;
+    /// use memlog::{Log, StartAt};
+    ///
+    /// let log = Log::new();
+    /// log.write("old")?;
+    /// let mut live = log.stream_async_from(StartAt::Latest);
+    /// log.write("new")?;
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let first = rt.block_on(live.next()).unwrap()?;
+    /// assert_eq!((first.offset, first.data), (1, "new"));
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    #[must_use = "a stream does nothing unless it is polled"]
+    pub fn stream_async_from(&self, at: StartAt) -> AsyncStream<T> {
+        self.stream_from(at).into_async()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Configuring a log, and checking the configuration.
 
 use crate::clock::{Clock, CoarseClock, TickingClock};
+use crate::config::{Config, SizeOf};
 use crate::{Error, Log, Offset, Writer};
 use std::any::Any;
 use std::fmt;
@@ -59,39 +60,6 @@ pub const DEFAULT_SEGMENT_SIZE: usize = 1024;
 /// assert_eq!(memlog::DEFAULT_HISTORY_SEGMENTS, 1);
 /// ```
 pub const DEFAULT_HISTORY_SEGMENTS: usize = 1;
-
-/// Measures a payload for `max_record_bytes`.
-type SizeOf<T> = fn(&T) -> usize;
-
-/// A checked configuration.
-pub(crate) struct Config<T> {
-    pub(crate) start: u64,
-    pub(crate) segment_size: u64,
-    pub(crate) history: u64,
-    pub(crate) ring_len: u64,
-    pub(crate) clock: Arc<dyn Clock>,
-    /// `clock`, if it is a [`TickingClock`]: the exclusive writer reads its
-    /// time directly (writer.rs).
-    pub(crate) ticking: Option<TickingClock>,
-    pub(crate) max_record: Option<(usize, SizeOf<T>)>,
-}
-
-impl<T> Clone for Config<T> {
-    fn clone(&self) -> Self {
-        Config {
-            clock: Arc::clone(&self.clock),
-            ticking: self.ticking.clone(),
-            ..*self
-        }
-    }
-}
-
-impl<T> Config<T> {
-    /// Records the log retains at most.
-    pub(crate) fn capacity(&self) -> u64 {
-        self.segment_size * self.ring_len
-    }
-}
 
 /// Configures a [`Log`]. Start with [`Log::builder`].
 ///
@@ -341,5 +309,41 @@ impl<T: AsRef<[u8]>> Builder<T> {
     pub fn max_record_bytes(mut self, n: usize) -> Self {
         self.max_record = Some((n, |t: &T| t.as_ref().len()));
         self
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Default for Log<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Making a log.
+impl<T: Clone + Send + Sync + 'static> Log<T> {
+    /// A log with the defaults: start offset 0, segments of 1024 records, one
+    /// history segment, the coarse wall clock ([`CoarseClock`](crate::clock::CoarseClock)).
+    ///
+    /// ```
+    /// let log: memlog::Log<String> = memlog::Log::new();
+    /// assert_eq!(log.write("a".to_string())?, 0);
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    #[must_use]
+    pub fn new() -> Log<T> {
+        Builder::default()
+            .build()
+            .expect("the default configuration is valid")
+    }
+
+    /// A builder to configure a log; see [`Builder`].
+    ///
+    /// ```
+    /// let log = memlog::Log::builder().segment_size(64).build()?;
+    /// log.write(1u8)?;
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    #[must_use = "a builder does nothing until `build` is called"]
+    pub fn builder() -> Builder<T> {
+        Builder::default()
     }
 }

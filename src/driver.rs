@@ -1,10 +1,10 @@
-//! The one driver under every way a [`Stream`] reads: the iterator's
+//! The one driver under every way a [`Stream`](crate::Stream) reads: the iterator's
 //! `next`, `try_recv`, `recv_timeout`, the visits, and
 //! [`AsyncStream`](crate::AsyncStream)'s `poll_next` and `poll_visit`.
 //!
 //! A read is an *operation* (`Stream::step`: the next record; a visit step:
 //! up to `max` records lent to a closure) that either succeeds or says
-//! `FutureOffset`. [`Stream::drive`] runs it until it succeeds, waiting
+//! `FutureOffset`. [`Reader::drive`] runs it until it succeeds, waiting
 //! between tries in one of four ways ([`How`]): not at all, spinning then
 //! parking the thread, busy-spinning, or registering a task's waker and
 //! returning `Pending`. Whatever the way, waiting follows one sequence:
@@ -14,19 +14,45 @@
 //! that wakes, a task that gets its record, a stream that ends and a stream
 //! dropped while pending all deregister the same way.
 //!
-//! [`Stream::next_run`] is the one read under both operations: where the
+//! [`Reader::next_run`] is the one read under both operations: where the
 //! stream's next offset is, how its readiness is judged (the mark, or the
 //! slot stamps once the stream is contiguous and the mode lets stamps lead
 //! the mark), and what a purged position means (`Lag`).
 
-use crate::mode::Wait;
-use crate::stream::Stream;
-use crate::sync::{current, park, park_timeout, yield_now, Backoff};
+use crate::handle::Log;
+use crate::record::{Offset, RecordRef};
+use crate::resume::Lag;
+use crate::sync::{current, park, park_timeout, yield_now, AtomicBool, Backoff, Ordering};
+use crate::wait::Wait;
 use crate::wait::Waiter;
 use crate::walk::Ready;
-use crate::{Error, Lag, RecordRef};
+use crate::Error;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
+
+/// A stream's position and state: what the driver needs, without the
+/// stream's copies (stream.rs keeps those).
+pub(crate) struct Reader<T> {
+    pub(crate) log: Log<T>,
+    /// Next offset to yield.
+    pub(crate) pos: Offset,
+    /// A high-water mark (relative) loaded earlier: offsets below it need no
+    /// new load.
+    mark_seen: u64,
+    /// Whether this stream has read the record before `pos`, so that every
+    /// offset below `pos` is known published and the next one may be judged
+    /// by its own slot stamp instead of the mark (`by_stamp`).
+    contiguous: bool,
+    pub(crate) cancel: Arc<AtomicBool>,
+    /// Why the stream ended, once it has.
+    pub(crate) end: Option<Error>,
+    /// What to do when `pos` was purged.
+    pub(crate) lag: Lag,
+    /// This stream's entry in the log's waiters, while it has one:
+    /// registered before sleeping, left on every exit (`leave`).
+    pub(crate) registered: Option<u64>,
+}
 
 /// How a stream waits for a record that is not written yet.
 pub(crate) enum How<'a, 'b> {
@@ -41,7 +67,20 @@ pub(crate) enum How<'a, 'b> {
     Task(&'a mut Context<'b>),
 }
 
-impl<T: Clone + Send + Sync + 'static> Stream<T> {
+impl<T: Clone + Send + Sync + 'static> Reader<T> {
+    pub(crate) fn new(log: Log<T>, start: Offset) -> Self {
+        Reader {
+            log,
+            pos: start,
+            mark_seen: 0,
+            contiguous: false,
+            cancel: Arc::new(AtomicBool::new(false)),
+            end: None,
+            lag: Lag::End,
+            registered: None,
+        }
+    }
+
     /// Runs `op` until it returns something other than `FutureOffset`,
     /// waiting between tries as `how` says. `Pending` only for
     /// `How::Task`, with the task's waker registered.
@@ -167,7 +206,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
             mark: self.mark_seen,
             by_stamp,
         };
-        let Stream { log, pos, .. } = self;
+        let Reader { log, pos, .. } = self;
         let n = log.inner.ring.walk(rel, max, ready, |r| sink(pos, r))?;
         self.contiguous = true;
         Ok(n)
@@ -197,6 +236,46 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         }
     }
 
+    /// What a run that took no record means for the stream: `FutureOffset`
+    /// (wait), `OutOfRange` (fell behind: `Lag` decides), or an ending.
+    pub(crate) fn run_failed(&mut self, e: Error) -> Error {
+        match e {
+            Error::FutureOffset => e,
+            Error::OutOfRange => self.fell_behind(),
+            e => self.end_with(e),
+        }
+    }
+
+    /// `Ok` unless the stream has ended (the error that ended it) or was
+    /// cancelled (which ends it now).
+    #[inline]
+    pub(crate) fn check_live(&mut self) -> Result<(), Error> {
+        if let Some(e) = &self.end {
+            return Err(e.clone());
+        }
+        if self.cancel.load(Ordering::Acquire) {
+            return Err(self.finish(Wait::Cancelled));
+        }
+        Ok(())
+    }
+
+    fn rel(&mut self) -> Result<u64, Error> {
+        self.log.rel(self.pos).map_err(|e| self.end_with(e))
+    }
+
+    fn finish(&mut self, w: Wait) -> Error {
+        self.end_with(match w {
+            Wait::Cancelled => Error::Cancelled,
+            Wait::Closed => Error::Closed,
+            Wait::Ready | Wait::TimedOut | Wait::Imminent => unreachable!("not an ending"),
+        })
+    }
+
+    fn end_with(&mut self, e: Error) -> Error {
+        self.end = Some(e.clone());
+        e
+    }
+
     /// Whether readiness is judged by slot stamps: once the stream has read
     /// the record before its position, where the mode lets stamps lead the
     /// mark (`Sequencer::stamps_lead`).
@@ -205,7 +284,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     }
 }
 
-impl<T> Stream<T> {
+impl<T> Reader<T> {
     /// Leaves the log's waiters, if registered: the one exit, for a wake,
     /// an answer, an end and a drop alike.
     pub(crate) fn leave(&mut self) {
@@ -215,7 +294,7 @@ impl<T> Stream<T> {
     }
 }
 
-impl<T> Drop for Stream<T> {
+impl<T> Drop for Reader<T> {
     /// A stream dropped while pending (an aborted task, a dropped response
     /// body) leaves nothing with the log.
     fn drop(&mut self) {

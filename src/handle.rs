@@ -1,84 +1,15 @@
 //! [`Log`], the public handle, and [`Record`].
 
-#[cfg(feature = "async")]
-use crate::async_stream::AsyncStream;
-use crate::builder::{Builder, Config};
+use crate::config::Config;
 use crate::log::Inner;
 use crate::mode::Sequencer;
+use crate::record::{Offset, Record};
 use crate::slot::Entry;
-use crate::stream::Stream;
 use crate::{Error, StartAt};
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::SystemTime;
-
-/// A position in a log. Offsets are dense: each write takes the next one.
-///
-/// Its text form is the decimal number (serde: an unsigned integer). Note for
-/// JSON consumers in JavaScript: offsets above 2^53 lose precision there.
-///
-/// ```
-/// use memlog::{Log, Offset};
-///
-/// let log = Log::builder().start_offset(100).build()?;
-/// let offset: Offset = log.write("x")?;
-/// assert_eq!(offset, 100);
-/// # Ok::<(), memlog::Error>(())
-/// ```
-pub type Offset = u64;
-
-/// A record read from a log.
-///
-/// With the `serde` feature it serializes as
-/// `{"offset":7,"created":"2024-05-01T12:00:00.123456789Z","data":…}`:
-/// `created` in RFC 3339, UTC, with nanoseconds, so that it round-trips
-/// exactly. Times before 1970 or after 9999 can not be written in that form
-/// and fail to serialize.
-///
-/// ```
-/// use std::time::{Duration, UNIX_EPOCH};
-///
-/// let log = memlog::Log::new();
-/// let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-/// log.write_timed(t, "hello")?;
-/// let r = log.read(0)?;
-/// assert_eq!(r, memlog::Record { offset: 0, created: t, data: "hello" });
-/// # Ok::<(), memlog::Error>(())
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct Record<T> {
-    /// Where the record sits in the log.
-    pub offset: Offset,
-    /// The log's clock, read by the writer just before it claimed the offset.
-    /// With concurrent writers, a later offset can carry an earlier time.
-    #[cfg_attr(feature = "serde", serde(with = "crate::serde_impl::rfc3339"))]
-    pub created: SystemTime,
-    /// The payload.
-    pub data: T,
-}
-
-impl<T> Record<T> {
-    /// The same record with its payload transformed, for example into a form
-    /// to serialize.
-    ///
-    /// ```
-    /// let log = memlog::Log::new();
-    /// log.write(b"hi".to_vec())?;
-    /// let r = log.read(0)?.map(|d| String::from_utf8_lossy(&d).into_owned());
-    /// assert_eq!(r.data, "hi");
-    /// # Ok::<(), memlog::Error>(())
-    /// ```
-    #[must_use = "map returns a new record"]
-    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Record<U> {
-        Record {
-            offset: self.offset,
-            created: self.created,
-            data: f(self.data),
-        }
-    }
-}
 
 /// A lock-free, in-memory, append-only log. Cloning gives another handle to
 /// the same log; it is `Send + Sync` and meant to be shared.
@@ -114,12 +45,6 @@ impl<T> Clone for Log<T> {
     }
 }
 
-impl<T: Clone + Send + Sync + 'static> Default for Log<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl<T: Clone + Send + Sync + 'static> fmt::Debug for Log<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let cfg = &self.inner.cfg;
@@ -134,33 +59,6 @@ impl<T: Clone + Send + Sync + 'static> fmt::Debug for Log<T> {
 }
 
 impl<T: Clone + Send + Sync + 'static> Log<T> {
-    /// A log with the defaults: start offset 0, segments of 1024 records, one
-    /// history segment, the coarse wall clock ([`CoarseClock`](crate::clock::CoarseClock)).
-    ///
-    /// ```
-    /// let log: memlog::Log<String> = memlog::Log::new();
-    /// assert_eq!(log.write("a".to_string())?, 0);
-    /// # Ok::<(), memlog::Error>(())
-    /// ```
-    #[must_use]
-    pub fn new() -> Log<T> {
-        Builder::default()
-            .build()
-            .expect("the default configuration is valid")
-    }
-
-    /// A builder to configure a log; see [`Builder`].
-    ///
-    /// ```
-    /// let log = memlog::Log::builder().segment_size(64).build()?;
-    /// log.write(1u8)?;
-    /// # Ok::<(), memlog::Error>(())
-    /// ```
-    #[must_use = "a builder does nothing until `build` is called"]
-    pub fn builder() -> Builder<T> {
-        Builder::default()
-    }
-
     /// A log that its handles write.
     pub(crate) fn from_config(cfg: Config<T>) -> Log<T> {
         Self::with_sequencer(cfg, Sequencer::new_shared())
@@ -435,56 +333,6 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
         (hw > first).then(|| (start + first, start + hw - 1))
     }
 
-    /// A blocking stream of the records from `start` on, in order; see
-    /// [`Stream`]. It owns a handle to the log, so it can move to another
-    /// thread. It blocks the thread while it waits: in async code use
-    /// [`stream_async`](Log::stream_async).
-    ///
-    /// ```
-    /// let log = memlog::Log::new();
-    /// let mut stream = log.stream(0);
-    /// let writer = log.clone();
-    /// std::thread::spawn(move || {
-    ///     writer.write_batch(["a", "b"]).unwrap();
-    ///     writer.close();
-    /// });
-    /// let got: Vec<_> = stream.map(|r| r.unwrap().data).collect();
-    /// assert_eq!(got, ["a", "b"]);
-    /// ```
-    #[must_use = "a stream does nothing unless it is iterated"]
-    pub fn stream(&self, start: Offset) -> Stream<T> {
-        Stream::new(self.clone(), start)
-    }
-
-    /// A blocking stream from the earliest retained offset, the next offset
-    /// to be written, or a given offset (Kafka's `auto.offset.reset`); see
-    /// [`StartAt`]. The position is fixed here; combine with
-    /// [`Stream::on_lag`] to go on if it is purged before it is read.
-    ///
-    /// ```
-    /// use memlog::{Lag, Log, StartAt};
-    ///
-    /// let log = Log::builder().segment_size(4).history_segments(1).build()?;
-    /// log.write_batch(0..8u32)?;
-    /// log.write_batch(8..10u32)?; // 0..4 are purged
-    ///
-    /// // Replay what is retained, then follow; skip ahead if it falls behind.
-    /// let replay = log.stream_from(StartAt::Earliest).on_lag(Lag::Skip);
-    /// // Only what is written from now on.
-    /// let mut live = log.stream_from(StartAt::Latest);
-    /// log.write(10)?;
-    /// log.close();
-    ///
-    /// let got: Vec<u32> = replay.map(|r| r.unwrap().data).collect();
-    /// assert_eq!(got, (4..=10).collect::<Vec<_>>());
-    /// assert_eq!(live.next().unwrap()?.data, 10);
-    /// # Ok::<(), memlog::Error>(())
-    /// ```
-    #[must_use = "a stream does nothing unless it is iterated"]
-    pub fn stream_from(&self, at: StartAt) -> Stream<T> {
-        self.stream(self.resolve(at))
-    }
-
     /// The offset `at` stands for now.
     pub(crate) fn resolve(&self, at: StartAt) -> Offset {
         match at {
@@ -500,54 +348,6 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// (which is when [`range`](Log::range) is `None` after a purge).
     pub(crate) fn earliest_offset(&self) -> Offset {
         self.inner.cfg.start + self.inner.bounds().0
-    }
-
-    /// An async stream of the records from `start` on, in order (feature
-    /// `async`): a [`futures_core::Stream`] woken by the writes, with the
-    /// semantics of [`stream`](Log::stream). See [`AsyncStream`].
-    ///
-    /// ```
-    /// use futures_util::StreamExt;
-    ///
-    /// let log = memlog::Log::new();
-    /// let mut stream = log.stream_async(0);
-    /// let rt = tokio::runtime::Runtime::new().unwrap();
-    /// rt.block_on(async {
-    ///     let writer = log.clone();
-    ///     tokio::spawn(async move { writer.write("hello").unwrap() });
-    ///     let first = stream.next().await.unwrap().unwrap();
-    ///     assert_eq!((first.offset, first.data), (0, "hello"));
-    /// });
-    /// ```
-    #[cfg(feature = "async")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
-    #[must_use = "a stream does nothing unless it is polled"]
-    pub fn stream_async(&self, start: Offset) -> AsyncStream<T> {
-        self.stream(start).into_async()
-    }
-
-    /// An async stream from the earliest retained offset, the next offset to
-    /// be written, or a given offset (feature `async`); as
-    /// [`stream_from`](Log::stream_from), see [`StartAt`].
-    ///
-    /// ```
-    /// use futures_util::StreamExt;
-    /// use memlog::{Log, StartAt};
-    ///
-    /// let log = Log::new();
-    /// log.write("old")?;
-    /// let mut live = log.stream_async_from(StartAt::Latest);
-    /// log.write("new")?;
-    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    /// let first = rt.block_on(live.next()).unwrap()?;
-    /// assert_eq!((first.offset, first.data), (1, "new"));
-    /// # Ok::<(), memlog::Error>(())
-    /// ```
-    #[cfg(feature = "async")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
-    #[must_use = "a stream does nothing unless it is polled"]
-    pub fn stream_async_from(&self, at: StartAt) -> AsyncStream<T> {
-        self.stream_from(at).into_async()
     }
 
     /// How many parked threads and pending async streams are registered to be

@@ -201,12 +201,14 @@
 mod async_stream;
 mod builder;
 pub mod clock;
+mod config;
 mod driver;
 mod error;
 mod handle;
 mod log;
 mod mode;
 mod reclaim;
+mod record;
 mod resume;
 mod ring;
 mod segment;
@@ -218,6 +220,7 @@ mod stream;
 mod sync;
 mod wait;
 mod walk;
+mod write;
 mod writer;
 mod zero_copy;
 
@@ -280,8 +283,9 @@ pub use builder::{
 };
 pub use clock::Clock;
 pub use error::Error;
-pub use handle::{Log, Offset, Record};
+pub use handle::Log;
+pub use record::{Offset, Record, RecordRef};
 pub use resume::{Lag, StartAt};
 pub use stream::{Canceller, Stream};
 pub use writer::Writer;
-pub use zero_copy::{Pinned, RecordRef};
+pub use zero_copy::Pinned;

@@ -9,10 +9,11 @@
 //! reading, walk.rs; the wait/wake handshake, wait.rs; a stream's driver,
 //! driver.rs; reclamation and where purged records are dropped, reclaim.rs.
 
-use crate::builder::Config;
-use crate::mode::{Sequencer, Wait};
+use crate::config::Config;
+use crate::mode::Sequencer;
 use crate::ring::Ring;
 use crate::sync::{AtomicBool, Ordering};
+use crate::wait::Wait;
 use crate::wait::Waiters;
 use crate::Error;
 use std::time::Instant;

@@ -4,7 +4,7 @@
 //!
 //! Internally every offset is *relative* (`rel = offset - start_offset`).
 
-use crate::builder::Config;
+use crate::config::Config;
 use crate::reclaim::{Guard, Reclaimer};
 use crate::segment::{Pool, Retired, RingSlot, Segment};
 use crate::slot::{Entry, Slot};

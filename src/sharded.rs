@@ -18,8 +18,9 @@
 //! # Ok::<(), memlog::Error>(())
 //! ```
 
-use crate::builder::{Builder, Config};
+use crate::builder::Builder;
 use crate::clock::Clock;
+use crate::config::Config;
 #[cfg(feature = "async")]
 use crate::AsyncStream;
 use crate::{Error, Log, Offset, Record, StartAt, Stream};

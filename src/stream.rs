@@ -1,10 +1,9 @@
 //! [`Stream`]: an ordered, blocking reader, and its [`Canceller`].
 
-use crate::driver::How;
+use crate::driver::{How, Reader};
 use crate::log::Inner;
-use crate::mode::Wait;
 use crate::sync::{AtomicBool, Ordering};
-use crate::{Error, Lag, Log, Offset, Record, RecordRef};
+use crate::{Error, Lag, Log, Offset, Record, RecordRef, StartAt};
 use std::collections::VecDeque;
 use std::fmt;
 use std::iter::FusedIterator;
@@ -60,28 +59,12 @@ use std::time::{Duration, Instant};
 /// ```
 #[must_use = "a stream does nothing unless it is iterated"]
 pub struct Stream<T> {
-    pub(crate) log: Log<T>,
-    /// Next offset to yield.
-    pub(crate) pos: Offset,
-    /// A high-water mark (relative) loaded earlier: offsets below it need no
-    /// new load.
-    pub(crate) mark_seen: u64,
-    /// Whether this stream has read the record before `pos`, so that every
-    /// offset below `pos` is known published and the next one may be judged
-    /// by its own slot stamp instead of the mark (driver.rs, `by_stamp`).
-    pub(crate) contiguous: bool,
-    pub(crate) cancel: Arc<AtomicBool>,
-    /// Why the stream ended, once it has.
-    end: Option<Error>,
-    /// What to do when `pos` was purged.
-    pub(crate) lag: Lag,
+    /// The stream's position and state, and its driver (driver.rs).
+    pub(crate) r: Reader<T>,
     /// Whether a blocking wait busy-spins instead of parking.
     busy_spin: bool,
     /// Records read ahead (offsets `pos..`), at most `READ_AHEAD`.
     ahead: VecDeque<Record<T>>,
-    /// This stream's entry in the log's waiters, while it has one
-    /// (driver.rs: registered before sleeping, left on every exit).
-    pub(crate) registered: Option<u64>,
 }
 
 /// How many records a stream clones ahead at once (one epoch pin per segment).
@@ -176,9 +159,9 @@ impl fmt::Debug for Canceller {
 impl<T> fmt::Debug for Stream<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Stream")
-            .field("next_offset", &self.pos)
-            .field("on_lag", &self.lag)
-            .field("ended", &self.end)
+            .field("next_offset", &self.r.pos)
+            .field("on_lag", &self.r.lag)
+            .field("ended", &self.r.end)
             .finish()
     }
 }
@@ -186,16 +169,9 @@ impl<T> fmt::Debug for Stream<T> {
 impl<T: Clone + Send + Sync + 'static> Stream<T> {
     pub(crate) fn new(log: Log<T>, start: Offset) -> Self {
         Stream {
-            log,
-            pos: start,
-            mark_seen: 0,
-            contiguous: false,
-            ahead: VecDeque::new(),
-            cancel: Arc::new(AtomicBool::new(false)),
-            end: None,
-            lag: Lag::End,
+            r: Reader::new(log, start),
             busy_spin: false,
-            registered: None,
+            ahead: VecDeque::new(),
         }
     }
 
@@ -268,7 +244,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     }
 
     pub(crate) fn set_on_lag(&mut self, lag: Lag) {
-        self.lag = lag;
+        self.r.lag = lag;
     }
 
     /// The offset of the next record this stream will yield (after a
@@ -292,7 +268,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     /// ```
     #[must_use]
     pub fn next_offset(&self) -> Offset {
-        self.pos
+        self.r.pos
     }
 
     /// A handle that cancels this stream from another thread.
@@ -309,9 +285,9 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     /// ```
     #[must_use = "a canceller does nothing unless `cancel` is called"]
     pub fn canceller(&self) -> Canceller {
-        let log: Arc<dyn WakeAll> = self.log.inner.clone();
+        let log: Arc<dyn WakeAll> = self.r.log.inner.clone();
         Canceller {
-            flag: Arc::clone(&self.cancel),
+            flag: Arc::clone(&self.r.cancel),
             wake: Arc::downgrade(&log),
         }
     }
@@ -339,7 +315,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn try_recv(&mut self) -> Result<Record<T>, Error> {
-        self.blocking(How::Now, Self::step)
+        self.blocking(How::Now)
     }
 
     /// The next record, waiting at most `d` for it (blocking the thread).
@@ -366,7 +342,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
 
     /// Waits for the next record until `deadline` (for ever if `None`).
     fn next_until(&mut self, deadline: Option<Instant>) -> Result<Record<T>, Error> {
-        self.blocking(self.how_to_wait(deadline), Self::step)
+        self.blocking(self.how_to_wait(deadline))
     }
 
     /// How a blocking call waits until `deadline`: parks, or busy-spins.
@@ -378,94 +354,27 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         }
     }
 
-    /// `drive` for a way of waiting that never returns `Pending`.
-    fn blocking<R>(
+    /// The next record, waiting as `how` says; `Pending` only for a task.
+    pub(crate) fn poll_step(&mut self, how: How<'_, '_>) -> Poll<Result<Record<T>, Error>> {
+        let ahead = &mut self.ahead;
+        self.r.drive(how, |r| step(r, ahead))
+    }
+
+    /// A visit of up to `max` records, waiting as `how` says; `Pending` only
+    /// for a task.
+    pub(crate) fn poll_visit_with(
         &mut self,
         how: How<'_, '_>,
-        op: impl FnMut(&mut Self) -> Result<R, Error>,
-    ) -> Result<R, Error> {
-        match self.drive(how, op) {
-            Poll::Ready(r) => r,
-            Poll::Pending => unreachable!("only a task's wait is pending"),
-        }
+        max: usize,
+        f: &mut impl FnMut(RecordRef<'_, T>),
+    ) -> Poll<Result<usize, Error>> {
+        let ahead = &mut self.ahead;
+        self.r.drive(how, |r| visit_step(r, ahead, max, f))
     }
 
-    /// One attempt: the next record, `FutureOffset`, `Lagged`, or the
-    /// ending error. Clones up to `READ_AHEAD` ready records at a time.
-    #[inline]
-    pub(crate) fn step(&mut self) -> Result<Record<T>, Error> {
-        self.check_live()?;
-        if self.ahead.is_empty() {
-            let mut ahead = std::mem::take(&mut self.ahead);
-            let first = self.pos;
-            // A clone made ahead must not panic on behalf of an earlier
-            // record: a panicking clone after the first ends the run there,
-            // and the read that asks for that record clones it (and panics)
-            // itself.
-            let run = self.next_run(READ_AHEAD, |_, r| {
-                let record = if r.offset == first {
-                    r.to_owned()
-                } else {
-                    let clone = std::panic::AssertUnwindSafe(|| r.to_owned());
-                    match std::panic::catch_unwind(clone) {
-                        Ok(record) => record,
-                        Err(_) => return false,
-                    }
-                };
-                ahead.push_back(record);
-                true
-            });
-            self.ahead = ahead;
-            if let Err(e) = run {
-                return Err(self.run_failed(e));
-            }
-        }
-        let r = self
-            .ahead
-            .pop_front()
-            .expect("a run took at least one record");
-        self.pos += 1;
-        Ok(r)
-    }
-
-    /// What a run that took no record means for the stream: `FutureOffset`
-    /// (wait), `OutOfRange` (fell behind: `Lag` decides), or an ending.
-    fn run_failed(&mut self, e: Error) -> Error {
-        match e {
-            Error::FutureOffset => e,
-            Error::OutOfRange => self.fell_behind(),
-            e => self.end_with(e),
-        }
-    }
-
-    /// `Ok` unless the stream has ended (the error that ended it) or was
-    /// cancelled (which ends it now).
-    #[inline]
-    fn check_live(&mut self) -> Result<(), Error> {
-        if let Some(e) = &self.end {
-            return Err(e.clone());
-        }
-        if self.cancel.load(Ordering::Acquire) {
-            return Err(self.finish(Wait::Cancelled));
-        }
-        Ok(())
-    }
-
-    pub(crate) fn rel(&mut self) -> Result<u64, Error> {
-        self.log.rel(self.pos).map_err(|e| self.end_with(e))
-    }
-
-    pub(crate) fn finish(&mut self, w: Wait) -> Error {
-        self.end_with(match w {
-            Wait::Cancelled => Error::Cancelled,
-            Wait::Closed => Error::Closed,
-            Wait::Ready | Wait::TimedOut | Wait::Imminent => unreachable!("not an ending"),
-        })
-    }
-
-    pub(crate) fn end_with(&mut self, e: Error) -> Error {
-        self.end = Some(e.clone());
-        e
+    /// `poll_step` for a way of waiting that never returns `Pending`.
+    fn blocking(&mut self, how: How<'_, '_>) -> Result<Record<T>, Error> {
+        ready(self.poll_step(how))
     }
 
     /// Whether the stream has ended, and the error that ended it:
@@ -484,7 +393,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     /// ```
     #[must_use]
     pub fn ended(&self) -> Option<&Error> {
-        self.end.as_ref()
+        self.r.end.as_ref()
     }
 }
 
@@ -554,7 +463,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         max: usize,
         mut f: impl FnMut(RecordRef<'_, T>),
     ) -> Result<usize, Error> {
-        self.blocking(self.how_to_wait(None), |s| s.visit_step(max, &mut f))
+        ready(self.poll_visit_with(self.how_to_wait(None), max, &mut f))
     }
 
     /// As [`visit`](Stream::visit), waiting at most `d` for a record.
@@ -584,7 +493,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         mut f: impl FnMut(RecordRef<'_, T>),
     ) -> Result<usize, Error> {
         let deadline = Instant::now().checked_add(d);
-        self.blocking(self.how_to_wait(deadline), |s| s.visit_step(max, &mut f))
+        ready(self.poll_visit_with(self.how_to_wait(deadline), max, &mut f))
     }
 
     /// As [`visit`](Stream::visit), without waiting: visits the records
@@ -614,50 +523,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
         max: usize,
         mut f: impl FnMut(RecordRef<'_, T>),
     ) -> Result<usize, Error> {
-        self.blocking(How::Now, |s| s.visit_step(max, &mut f))
-    }
-
-    /// One attempt of a visit, as `step` is one of the iterator: visits the
-    /// records read ahead, then those ready in the log (judged as `step`
-    /// judges them), up to `max` (at least 1, or 0 for a `max` of 0 at
-    /// once); `FutureOffset`, `Lagged` or the ending error if it visited
-    /// none. `pos` moves once per visit that
-    /// returned.
-    pub(crate) fn visit_step(
-        &mut self,
-        max: usize,
-        f: &mut impl FnMut(RecordRef<'_, T>),
-    ) -> Result<usize, Error> {
-        if max == 0 {
-            return Ok(0);
-        }
-        self.check_live()?;
-        let mut n = 0;
-        while n < max {
-            let Some(r) = self.ahead.front() else { break };
-            f(RecordRef {
-                offset: r.offset,
-                created: r.created,
-                data: &r.data,
-            });
-            self.ahead.pop_front();
-            self.pos += 1;
-            n += 1;
-        }
-        if n == max {
-            return Ok(n);
-        }
-        let visited = self.next_run(max - n, |pos, r| {
-            f(r);
-            *pos += 1;
-            true
-        });
-        match visited {
-            Ok(k) => Ok(n + k),
-            // The ending (or the wait) is the next call's.
-            Err(_) if n > 0 => Ok(n),
-            Err(e) => Err(self.run_failed(e)),
-        }
+        ready(self.poll_visit_with(How::Now, max, &mut f))
     }
 }
 
@@ -666,7 +532,7 @@ impl<T: Clone + Send + Sync + 'static> Iterator for Stream<T> {
 
     /// Blocks until the next record (see the type's docs).
     fn next(&mut self) -> Option<Self::Item> {
-        if self.end.is_some() {
+        if self.r.end.is_some() {
             return None;
         }
         match self.next_until(None) {
@@ -679,3 +545,142 @@ impl<T: Clone + Send + Sync + 'static> Iterator for Stream<T> {
 /// An ended stream stays ended: `next()` returns `None` for ever after its
 /// first `None`.
 impl<T: Clone + Send + Sync + 'static> FusedIterator for Stream<T> {}
+
+/// One attempt of a visit, as `step` is one of the iterator: visits the
+/// records read ahead, then those ready in the log (judged as `step`
+/// judges them), up to `max` (at least 1, or 0 for a `max` of 0 at once);
+/// `FutureOffset`, `Lagged` or the ending error if it visited none. `pos`
+/// moves once per visit that returned.
+fn visit_step<T: Clone + Send + Sync + 'static>(
+    r: &mut Reader<T>,
+    ahead: &mut VecDeque<Record<T>>,
+    max: usize,
+    f: &mut impl FnMut(RecordRef<'_, T>),
+) -> Result<usize, Error> {
+    if max == 0 {
+        return Ok(0);
+    }
+    r.check_live()?;
+    let mut n = 0;
+    while n < max {
+        let Some(rec) = ahead.front() else { break };
+        f(RecordRef {
+            offset: rec.offset,
+            created: rec.created,
+            data: &rec.data,
+        });
+        ahead.pop_front();
+        r.pos += 1;
+        n += 1;
+    }
+    if n == max {
+        return Ok(n);
+    }
+    let visited = r.next_run(max - n, |pos, rec| {
+        f(rec);
+        *pos += 1;
+        true
+    });
+    match visited {
+        Ok(k) => Ok(n + k),
+        // The ending (or the wait) is the next call's.
+        Err(_) if n > 0 => Ok(n),
+        Err(e) => Err(r.run_failed(e)),
+    }
+}
+
+/// One attempt: the next record, `FutureOffset`, `Lagged`, or the ending
+/// error. Clones up to `READ_AHEAD` ready records at a time into `ahead`.
+#[inline]
+fn step<T: Clone + Send + Sync + 'static>(
+    r: &mut Reader<T>,
+    ahead: &mut VecDeque<Record<T>>,
+) -> Result<Record<T>, Error> {
+    r.check_live()?;
+    if ahead.is_empty() {
+        let first = r.pos;
+        // A clone made ahead must not panic on behalf of an earlier record:
+        // a panicking clone after the first ends the run there, and the read
+        // that asks for that record clones it (and panics) itself.
+        let run = r.next_run(READ_AHEAD, |_, rec| {
+            let record = if rec.offset == first {
+                rec.to_owned()
+            } else {
+                let clone = std::panic::AssertUnwindSafe(|| rec.to_owned());
+                match std::panic::catch_unwind(clone) {
+                    Ok(record) => record,
+                    Err(_) => return false,
+                }
+            };
+            ahead.push_back(record);
+            true
+        });
+        if let Err(e) = run {
+            return Err(r.run_failed(e));
+        }
+    }
+    let rec = ahead.pop_front().expect("a run took at least one record");
+    r.pos += 1;
+    Ok(rec)
+}
+
+/// The result of a wait that never returns `Pending` (a thread's).
+fn ready<R>(p: Poll<R>) -> R {
+    match p {
+        Poll::Ready(r) => r,
+        Poll::Pending => unreachable!("only a task's wait is pending"),
+    }
+}
+
+/// Following a log with a blocking stream.
+impl<T: Clone + Send + Sync + 'static> Log<T> {
+    /// A blocking stream of the records from `start` on, in order; see
+    /// [`Stream`]. It owns a handle to the log, so it can move to another
+    /// thread. It blocks the thread while it waits: in async code use
+    /// [`stream_async`](Log::stream_async).
+    ///
+    /// ```
+    /// let log = memlog::Log::new();
+    /// let mut stream = log.stream(0);
+    /// let writer = log.clone();
+    /// std::thread::spawn(move || {
+    ///     writer.write_batch(["a", "b"]).unwrap();
+    ///     writer.close();
+    /// });
+    /// let got: Vec<_> = stream.map(|r| r.unwrap().data).collect();
+    /// assert_eq!(got, ["a", "b"]);
+    /// ```
+    #[must_use = "a stream does nothing unless it is iterated"]
+    pub fn stream(&self, start: Offset) -> Stream<T> {
+        Stream::new(self.clone(), start)
+    }
+
+    /// A blocking stream from the earliest retained offset, the next offset
+    /// to be written, or a given offset (Kafka's `auto.offset.reset`); see
+    /// [`StartAt`]. The position is fixed here; combine with
+    /// [`Stream::on_lag`] to go on if it is purged before it is read.
+    ///
+    /// ```
+    /// use memlog::{Lag, Log, StartAt};
+    ///
+    /// let log = Log::builder().segment_size(4).history_segments(1).build()?;
+    /// log.write_batch(0..8u32)?;
+    /// log.write_batch(8..10u32)?; // 0..4 are purged
+    ///
+    /// // Replay what is retained, then follow; skip ahead if it falls behind.
+    /// let replay = log.stream_from(StartAt::Earliest).on_lag(Lag::Skip);
+    /// // Only what is written from now on.
+    /// let mut live = log.stream_from(StartAt::Latest);
+    /// log.write(10)?;
+    /// log.close();
+    ///
+    /// let got: Vec<u32> = replay.map(|r| r.unwrap().data).collect();
+    /// assert_eq!(got, (4..=10).collect::<Vec<_>>());
+    /// assert_eq!(live.next().unwrap()?.data, 10);
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    #[must_use = "a stream does nothing unless it is iterated"]
+    pub fn stream_from(&self, at: StartAt) -> Stream<T> {
+        self.stream(self.resolve(at))
+    }
+}

@@ -30,6 +30,23 @@
 use crate::sync::{AtomicUsize, Mutex, Ordering, Thread};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
+/// Why a wait for an offset ended, or why it must not sleep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// The awaited offset is published.
+    Ready,
+    /// The log is closed and the awaited offset will never be written.
+    Closed,
+    /// The waiter's cancel flag is set.
+    Cancelled,
+    /// The deadline passed.
+    TimedOut,
+    /// Not published, but claimed by a writer that is between its claim and
+    /// its publish and will wake no one for it: do not sleep, it is coming
+    /// (the exclusive writer, exclusive.rs).
+    Imminent,
+}
+
 /// Something to wake: a parked thread or an async task.
 #[derive(Debug)]
 pub(crate) enum Waiter {

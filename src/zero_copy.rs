@@ -17,101 +17,13 @@
 //! Both run under an epoch pin, which delays the reclamation of purged
 //! segments (memory), never writers: see [`Pinned`]'s docs.
 
-use crate::handle::{Log, Offset, Record};
+use crate::handle::Log;
 use crate::reclaim::Guard;
+use crate::record::{Offset, Record, RecordRef};
 use crate::Error;
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
-use std::time::SystemTime;
-
-/// A record lent by reference: its payload stays in the log's slot, and the
-/// borrow ends before the log may free it. Given to the closure of
-/// [`Stream::visit`](crate::Stream::visit) and returned by [`Pinned::get`].
-///
-/// ```
-/// use memlog::{Log, Record, RecordRef};
-///
-/// let log = Log::new();
-/// log.write(String::from("hello"))?;
-/// let pinned = log.pin();
-/// let r: RecordRef<'_, String> = pinned.get(0)?;
-/// assert_eq!((r.offset, r.data.as_str()), (0, "hello"));
-/// let owned: Record<String> = r.to_owned(); // clones the payload
-/// assert_eq!(owned.data, "hello");
-/// # Ok::<(), memlog::Error>(())
-/// ```
-///
-/// With the `serde` feature it serializes exactly as a [`Record`] does,
-/// straight from the slot:
-#[cfg_attr(feature = "serde", doc = "```")]
-#[cfg_attr(not(feature = "serde"), doc = "```ignore")]
-/// let log = memlog::Log::new();
-/// log.write(String::from("hi"))?;
-/// let by_ref = serde_json::to_string(&log.pin().get(0)?).unwrap();
-/// assert_eq!(by_ref, serde_json::to_string(&log.read(0)?).unwrap());
-/// # Ok::<(), memlog::Error>(())
-/// ```
-#[derive(Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct RecordRef<'a, T> {
-    /// Where the record sits in the log.
-    pub offset: Offset,
-    /// As [`Record::created`].
-    #[cfg_attr(
-        feature = "serde",
-        serde(serialize_with = "crate::serde_impl::rfc3339::serialize")
-    )]
-    pub created: SystemTime,
-    /// The payload, in place.
-    pub data: &'a T,
-}
-
-impl<T> Clone for RecordRef<'_, T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T> Copy for RecordRef<'_, T> {}
-
-impl<T: Clone> RecordRef<'_, T> {
-    /// A [`Record`] with a clone of the payload, to keep after the borrow
-    /// ends.
-    ///
-    /// ```
-    /// let log = memlog::Log::new();
-    /// log.write(vec![1u8, 2])?;
-    /// let mut kept = Vec::new();
-    /// let mut stream = log.stream(0);
-    /// stream.try_visit(10, |r| kept.push(r.to_owned()))?;
-    /// assert_eq!(kept[0].data, [1, 2]);
-    /// # Ok::<(), memlog::Error>(())
-    /// ```
-    #[must_use = "to_owned returns the copy"]
-    pub fn to_owned(&self) -> Record<T> {
-        Record {
-            offset: self.offset,
-            created: self.created,
-            data: self.data.clone(),
-        }
-    }
-}
-
-impl<T: Clone> From<RecordRef<'_, T>> for Record<T> {
-    /// As [`RecordRef::to_owned`].
-    ///
-    /// ```
-    /// let log = memlog::Log::new();
-    /// log.write("x")?;
-    /// let r: memlog::Record<&str> = log.pin().get(0)?.into();
-    /// assert_eq!(r, log.read(0)?);
-    /// # Ok::<(), memlog::Error>(())
-    /// ```
-    fn from(r: RecordRef<'_, T>) -> Self {
-        r.to_owned()
-    }
-}
 
 /// A reader that pinned once and reads any number of offsets by reference
 /// ([`get`](Pinned::get)) or by clone ([`read`](Pinned::read)), each as

@@ -48,10 +48,9 @@
 
 pub(crate) mod fence;
 
-use super::{Cursors, Wait};
-use crate::log::Inner;
-use crate::slot::Entry;
+use super::cursors::Cursors;
 use crate::sync::{AtomicBool, Ordering};
+use crate::wait::Wait;
 use crate::Error;
 
 /// The rules of a log written only by its exclusive writer. `tail` is the
@@ -171,26 +170,5 @@ impl Exclusive {
             return Some(Wait::Ready);
         }
         (claimed > rel).then_some(Wait::Imminent)
-    }
-}
-
-/// The exclusive writer's batch: one claim, published segment by segment,
-/// one wake-up at the end.
-impl<T: Send + Sync + 'static> Inner<T> {
-    pub(crate) fn write_many_exclusive(
-        &self,
-        n: u64,
-        entries: impl Iterator<Item = Entry<T>>,
-    ) -> Result<u64, Error> {
-        let m = self.seq.exclusive();
-        let c = &self.seq.cursors;
-        let rel = m.claim(c, n)?;
-        self.ring
-            .publish_run(rel, entries, self.seq.mark_word(), |_, to| {
-                m.publish_to(c, to)
-            });
-        // As in the shared batch: wakers run once the whole batch is out.
-        self.waiters.notify_if_any();
-        Ok(rel)
     }
 }

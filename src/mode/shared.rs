@@ -30,12 +30,10 @@
 //! the mark over them. A reader about to sleep meets the movers on the same
 //! word (wait.rs): its own RMW on the mark, after registering.
 
-use super::{Cursors, Wait};
-use crate::log::Inner;
-use crate::slot::Entry;
+use super::cursors::Cursors;
 use crate::sync::Ordering;
+use crate::wait::Wait;
 use crate::Error;
-use std::time::SystemTime;
 
 /// Set in `tail` by `close`.
 pub(crate) const CLOSED: u64 = 1 << 63;
@@ -198,54 +196,5 @@ impl Shared {
         stamped: impl Fn() -> bool,
     ) -> Option<Wait> {
         (c.mark.fetch_add(0, Ordering::AcqRel) > rel || stamped()).then_some(Wait::Ready)
-    }
-}
-
-/// The whole write operations of a shared log: claim, publish, carry the
-/// mark, wake; nothing in between runs user code.
-impl<T: Send + Sync + 'static> Inner<T> {
-    /// Writes one record; `Err(ReadOnly)` on a log with an exclusive
-    /// writer. The size check (user code: `AsRef`) runs before the claim.
-    #[inline]
-    pub(crate) fn write_one(&self, created: SystemTime, data: T) -> Result<u64, Error> {
-        let super::Mode::Shared(m) = &self.seq.mode else {
-            return Err(Error::ReadOnly);
-        };
-        self.check_size(&data)?;
-        let c = &self.seq.cursors;
-        let rel = m.claim_one(c)?;
-        self.ring
-            .publish_one(rel, Entry { created, data }, self.seq.mark_word());
-        if m.advance(c, rel, rel + 1, |at| self.ring.published_end(at)) {
-            self.waiters.notify_if_any();
-        }
-        Ok(rel)
-    }
-
-    /// Writes `n` entries at consecutive offsets with one claim.
-    pub(crate) fn write_many(
-        &self,
-        n: u64,
-        entries: impl Iterator<Item = Entry<T>>,
-    ) -> Result<u64, Error> {
-        let super::Mode::Shared(m) = &self.seq.mode else {
-            return Err(Error::ReadOnly);
-        };
-        let c = &self.seq.cursors;
-        let rel = m.claim_batch(c, n)?;
-        let mut moved = false;
-        self.ring
-            .publish_run(rel, entries, self.seq.mark_word(), |from, to| {
-                moved |= m.advance(c, from, to, |at| self.ring.published_end(at));
-            });
-        // Wakers are user code: they run only once the whole batch is
-        // published and the mark carried over it, so that one that panics or
-        // blocks can not leave the batch's later segments claimed and never
-        // published. A count loaded after the last move is loaded after
-        // every move, which is all the handshake asks (wait.rs).
-        if moved {
-            self.waiters.notify_if_any();
-        }
-        Ok(rel)
     }
 }

@@ -42,6 +42,7 @@ mod imp {
         pub(crate) fn is_completed(&self) -> bool {
             true
         }
+        pub(crate) fn reset(&self) {}
     }
 
     /// Loom has no timed park; a timed wait is modelled as an untimed one.

@@ -74,6 +74,22 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// Appends a record and returns its offset. Lock-free: one atomic claim,
     /// the slot store, one release store and one compare-exchange.
     ///
+    /// # When the record becomes readable
+    /// Offsets are claimed in order but writers finish in any order, and a
+    /// reader never sees a gap: the record becomes readable ([`read`],
+    /// [`read_batch`], [`range`], streams) once it **and every offset
+    /// claimed before it** are published. So with concurrent writers, a
+    /// [`read`] of the returned offset right after `write` returns can
+    /// still give [`Error::FutureOffset`], while another writer that
+    /// claimed an earlier offset is descheduled between its claim and its
+    /// publish (a few instructions, which run no user code). With a single
+    /// writing thread, or the exclusive [`Writer`](crate::Writer), a write
+    /// is readable as soon as it returns (read-your-writes).
+    ///
+    /// [`read`]: Log::read
+    /// [`read_batch`]: Log::read_batch
+    /// [`range`]: Log::range
+    ///
     /// # Errors
     /// [`Error::RecordTooLarge`] if `max_record_bytes` is set and exceeded;
     /// [`Error::Closed`] after [`close`](Log::close). Either way nothing is
@@ -253,7 +269,11 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     ///
     /// # Errors
     /// [`Error::FutureOffset`] if it is not written yet, [`Error::OutOfRange`]
-    /// if it was purged (or is below the start offset).
+    /// if it was purged (or is below the start offset). `FutureOffset` also
+    /// for an offset whose `write` has returned, while a concurrent writer
+    /// that claimed an earlier offset has not yet published it (see
+    /// [`write`](Log::write#when-the-record-becomes-readable)); never for
+    /// a write of the exclusive [`Writer`](crate::Writer) that returned.
     ///
     /// ```
     /// use memlog::Error;

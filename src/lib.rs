@@ -70,7 +70,9 @@
 //!   start of that thread's next memlog call that reads or writes, before
 //!   the call does anything (so a panicking `Drop` makes that call panic
 //!   having done nothing; retry it), before a blocked stream goes to sleep,
-//!   or when the thread exits. A `Drop` may write to the log it was in.
+//!   or when the thread exits. (A stream that judges its next record by the
+//!   slot's stamp pins once more after that drain, to re-check before it
+//!   sleeps: what that pin collects is dropped when the stream wakes.) A `Drop` may write to the log it was in.
 //!   Retained records are dropped with the last handle to the log; a
 //!   panicking `Drop` there does not keep the others alive (as with a `Vec`).
 //!

@@ -27,6 +27,9 @@
 //! thread's next memlog call that reads or writes, before it does anything,
 //! and whenever a blocked stream is about to wait again: a panicking `Drop`
 //! then makes that call panic having done nothing, and it can be retried.
+//! (A stream that judges by slot stamps pins once more between that drain
+//! and parking, in its re-check: what that pin collects is dropped when the
+//! stream wakes, at its next drain.)
 //! What is left when the thread exits is dropped then (no memlog call is in
 //! progress on it). What is postponed while the thread's list is already
 //! gone (memlog calls made from thread-local destructors, which may be inside

@@ -403,7 +403,8 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     /// Waits (spin, then park, as `next()` does) until a record is ready,
     /// then calls `f` with every ready record, up to `max`, by reference and
     /// in order, and returns how many it visited (at least 1, unless `max`
-    /// is 0: then `Ok(0)` at once). The zero-copy counterpart of the
+    /// is 0: then `Ok(0)` at once, before anything else is looked at, also
+    /// on a stream that has ended or was cancelled). The zero-copy counterpart of the
     /// iterator: no clone of `T`, no read-ahead copy, one epoch pin per
     /// segment visited.
     ///
@@ -417,7 +418,8 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     ///
     /// # The closure
     /// - It runs under an epoch pin: a slow closure **delays the reclamation
-    ///   of purged segments (memory), never writers** (see
+    ///   of purged segments (memory) of every log in the process, never
+    ///   writers** (see
     ///   [`Pinned`](crate::Pinned#what-a-pin-costs-and-who-pays)). It
     ///   should not block.
     /// - It may call into the log (write to it, read it).

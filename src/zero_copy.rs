@@ -37,7 +37,8 @@ use std::marker::PhantomData;
 ///
 /// # What a pin costs, and who pays
 /// While a thread is pinned, segments purged since it pinned can not be freed
-/// or recycled. A purge still happens on time (reads of it give
+/// or recycled, **those of every log in the process**: the epoch collector
+/// is one per process, shared by all logs. A purge still happens on time (reads of it give
 /// `OutOfRange`, writers never wait for a reader), but the purged records'
 /// memory, and their `Drop`, wait until the pin ends. So **holding a pin
 /// delays reclamation (memory), never writers**; a writer that finds no

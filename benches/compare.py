@@ -2,7 +2,7 @@
 """Before/after: criterion rows of two commits, run in turn on one machine.
 
 usage: python3 benches/compare.py BASE [--head REV] [--rounds N]
-           [--ref ROW] BENCH:FILTER [BENCH:FILTER ...]
+           [--ref ROW] [--same-benches] BENCH:FILTER [BENCH:FILTER ...]
 
 Builds the named benches of the memlog-benches package at BASE and at HEAD
 (or --head), each in a throwaway worktree with one shared target directory,
@@ -13,7 +13,9 @@ a round (median and range over the rounds), which cancels most of the
 machine's slow drift. With --ref ROW (a row's full name, for example
 write_1t/baseline_fetch_add_store/u64), every row is also divided by that
 row's time in the same bench process: a ratio that a shared, noisy machine
-moves less than either time.
+moves less than either time. With --same-benches, BASE is built with HEAD's
+benches/ directory (the same bench code on both sides; for a bench that
+BASE does not have yet).
 
 Example (the write, read, stream and zerocopy benches, quickly):
   python3 benches/compare.py 92d2ebf write:write_1t read:read_1t \
@@ -36,11 +38,18 @@ def sh(*args, **kw):
     return subprocess.run(args, check=True, text=True, **kw)
 
 
-def build(repo, rev, work, benches):
-    """Checks out `rev` in a worktree under `work`, builds `benches`; returns
-    {bench: copied executable}."""
+def build(repo, rev, work, benches, benches_from=None):
+    """Checks out `rev` in a worktree under `work` (with the benches/ of
+    `benches_from` if given), builds `benches`; returns the tree and
+    {bench: (tree, copied executable)}."""
     tree = os.path.join(work, "tree-" + rev.replace("/", "_"))
     sh("git", "-C", repo, "worktree", "add", "--quiet", "--detach", tree, rev)
+    if benches_from:
+        shutil.rmtree(os.path.join(tree, "benches"))
+        sh("git", "-C", repo, "worktree", "add", "--quiet", "--detach",
+           tree + "-benches", benches_from)
+        shutil.copytree(os.path.join(tree + "-benches", "benches"), os.path.join(tree, "benches"))
+        sh("git", "-C", repo, "worktree", "remove", "--force", tree + "-benches")
     exes = {}
     for bench in benches:
         print(f"building {bench} at {rev}", file=sys.stderr)
@@ -88,6 +97,7 @@ def main():
     ap.add_argument("--head", default="HEAD")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--ref")
+    ap.add_argument("--same-benches", action="store_true")
     ap.add_argument("rows", nargs="+", metavar="BENCH:FILTER")
     a = ap.parse_args()
     if a.rounds < 1:
@@ -109,7 +119,8 @@ def main():
         os.environ["CARGO_TARGET_DIR"] = os.path.join(work, "target")
         builds = {}
         for label in ("base", "head"):
-            tree, exes = build(repo, revs[label], work, {b for b, _ in specs})
+            same = revs["head"] if a.same_benches and label == "base" else None
+            tree, exes = build(repo, revs[label], work, {b for b, _ in specs}, same)
             trees.append(tree)
             builds[label] = exes
         times = {}  # (round, label, row) -> ns

@@ -24,7 +24,7 @@ use crate::record::{Offset, RecordRef};
 use crate::resume::Lag;
 use crate::sync::{current, park, park_timeout, yield_now, AtomicBool, Backoff, Ordering};
 use crate::wait::Wait;
-use crate::wait::Waiter;
+use crate::wait::{Registration, Waiter};
 use crate::walk::Ready;
 use crate::Error;
 use std::sync::Arc;
@@ -51,7 +51,7 @@ pub(crate) struct Reader<T> {
     pub(crate) lag: Lag,
     /// This stream's entry in the log's waiters, while it has one:
     /// registered before sleeping, left on every exit (`leave`).
-    pub(crate) registered: Option<u64>,
+    pub(crate) registered: Option<Registration>,
 }
 
 /// How a stream waits for a record that is not written yet.

@@ -27,7 +27,7 @@
 //! Events that are not moves of the mark (close, cancel) take the lock and
 //! wake everyone unconditionally; the lock orders them against registration.
 
-use crate::sync::{AtomicUsize, Mutex, Ordering, Thread};
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, Thread};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 /// Why a wait for an offset ended, or why it must not sleep.
@@ -75,7 +75,18 @@ struct List {
 pub(crate) struct Waiters {
     /// Number of entries in `list`; read without the lock by writers.
     count: AtomicUsize,
+    /// How many times `notify_all` emptied the list; raised under the lock.
+    /// An entry registered in round `r` is gone once this passed `r`, so
+    /// its owner leaves without the lock (`deregister`).
+    rounds: AtomicU64,
     list: Mutex<List>,
+}
+
+/// An entry in the waiters: its id, and the round it was registered in.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Registration {
+    id: u64,
+    round: u64,
 }
 
 impl Waiters {
@@ -91,21 +102,35 @@ impl Waiters {
 
     /// Adds `w`; the caller must re-check its condition with an RMW on the
     /// high-water mark before sleeping (see the module docs).
-    pub(crate) fn register(&self, w: Waiter) -> u64 {
+    pub(crate) fn register(&self, w: Waiter) -> Registration {
         let mut l = self.lock();
         let id = l.next_id;
         l.next_id += 1;
         l.entries.push((id, w));
         // Relaxed: ordered before the reader's release RMW on the mark.
         self.count.fetch_add(1, Ordering::Relaxed);
-        id
+        // Relaxed: written only under the lock we hold.
+        let round = self.rounds.load(Ordering::Relaxed);
+        Registration { id, round }
     }
 
-    /// Removes entry `id` if a wake has not already taken it.
-    pub(crate) fn deregister(&self, id: u64) {
+    /// Whether a `notify_all` has taken every entry of `r`'s round, `r`'s
+    /// own included, so that there is nothing left to remove.
+    fn taken(&self, r: Registration) -> bool {
+        // Acquire: pairs with the Release raise in `notify_all`, after it
+        // took the entries (the taking is done: the waker is not ours).
+        self.rounds.load(Ordering::Acquire) != r.round
+    }
+
+    /// Removes entry `r` if a wake has not already taken it. Without the
+    /// lock when a wake has (the usual case after a sleep).
+    pub(crate) fn deregister(&self, r: Registration) {
+        if self.taken(r) {
+            return;
+        }
         let removed = {
             let mut l = self.lock();
-            let pos = l.entries.iter().position(|(i, _)| *i == id);
+            let pos = l.entries.iter().position(|(i, _)| *i == r.id);
             pos.map(|pos| {
                 self.count.fetch_sub(1, Ordering::Relaxed);
                 l.entries.swap_remove(pos)
@@ -119,11 +144,11 @@ impl Waiters {
     /// Replaces the waker of entry `id` if it is still registered, else
     /// registers `w` afresh; returns the id to deregister later.
     #[cfg_attr(not(feature = "async"), allow(dead_code))]
-    pub(crate) fn reregister(&self, id: Option<u64>, w: Waiter) -> u64 {
-        if let Some(id) = id {
+    pub(crate) fn reregister(&self, r: Option<Registration>, w: Waiter) -> Registration {
+        if let Some(r) = r.filter(|&r| !self.taken(r)) {
             let old = {
                 let mut l = self.lock();
-                match l.entries.iter_mut().find(|(i, _)| *i == id) {
+                match l.entries.iter_mut().find(|(i, _)| *i == r.id) {
                     Some(e) => Ok(std::mem::replace(&mut e.1, w)),
                     None => Err(w),
                 }
@@ -132,7 +157,7 @@ impl Waiters {
                 // As in `deregister`: the old waker drops outside the lock.
                 Ok(old) => {
                     drop(old);
-                    return id;
+                    return r;
                 }
                 Err(w) => return self.register(w),
             }
@@ -161,14 +186,24 @@ impl Waiters {
     /// not keep the others asleep: every waiter is woken, then the first
     /// panic is resumed (the caller has already carried the mark).
     pub(crate) fn notify_all(&self) {
-        let woken = {
+        let (one, many) = {
             let mut l = self.lock();
-            let v = std::mem::take(&mut l.entries);
-            self.count.fetch_sub(v.len(), Ordering::Relaxed);
-            v
+            let n = l.entries.len();
+            self.count.fetch_sub(n, Ordering::Relaxed);
+            // Under the lock, so a load and a store: only lock holders
+            // write it. Release: see `taken`.
+            let round = self.rounds.load(Ordering::Relaxed);
+            self.rounds.store(round + 1, Ordering::Release);
+            if n == 1 {
+                // One sleeper, the common case: the list keeps its
+                // allocation for the next registration.
+                (l.entries.pop(), Vec::new())
+            } else {
+                (None, std::mem::take(&mut l.entries))
+            }
         };
         let mut first_panic = None;
-        for (_, w) in woken {
+        for (_, w) in one.into_iter().chain(many) {
             if let Err(p) = catch_unwind(AssertUnwindSafe(|| w.wake())) {
                 first_panic.get_or_insert(p);
             }

@@ -320,6 +320,8 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// What an empty batch returns: where it would have started.
     pub(crate) fn empty_batch(&self) -> Result<Range<Offset>, Error> {
         if self.inner.is_closed() {
+            // As in `pull_batch`.
+            self.inner.closed_end();
             return Err(Error::Closed);
         }
         let at = self.inner.cfg.start + self.inner.tail();
@@ -336,8 +338,12 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
         data: impl Fn(&U) -> &T,
     ) -> Result<Vec<U>, Error> {
         // Only an early answer: a `close` after this check is met by the
-        // claim, as for any write.
+        // claim, as for any write. Closed: wait for the end `close` fixes
+        // (it runs no user code first). Until then an exclusive log's
+        // `close` may still take a claim it sees, and a write after this
+        // refusal must not land.
         if self.inner.is_closed() {
+            self.inner.closed_end();
             return Err(Error::Closed);
         }
         // A chunk at a time: `Vec::extend` reserves what the iterator's size

@@ -84,34 +84,25 @@ fn steady_state_writes_allocate_once_per_segment_rotation_at_most_and_reads_neve
 
 fn writes_allocate_at_most_once_per_segment_rotation() {
     let log = builder().build().unwrap();
-    for i in 0..WARM {
-        log.write(i).unwrap();
-    }
-    let from = log.next_offset();
-    let n = allocations(|| {
-        for i in 0..WRITES {
-            log.write(i).unwrap();
-        }
-    });
-    let most = rotations(from, WRITES);
-    assert!(n <= most, "Log::write: {n} allocations, {most} rotations");
+    at_most_once_per_rotation("Log::write", |i| log.write(i).unwrap());
+    let (mut w, _log) = builder().build_exclusive().unwrap();
+    at_most_once_per_rotation("Writer::write", |i| w.write(i).unwrap());
+}
 
-    let (mut w, log) = builder().build_exclusive().unwrap();
+/// After `WARM` writes, `WRITES` more (`write(i)` returns the offset)
+/// allocate at most once per segment they open.
+fn at_most_once_per_rotation(what: &str, mut write: impl FnMut(u64) -> u64) {
     for i in 0..WARM {
-        w.write(i).unwrap();
+        write(i);
     }
-    let from = w.next_offset();
+    let from = write(WARM) + 1;
     let n = allocations(|| {
         for i in 0..WRITES {
-            w.write(i).unwrap();
+            write(i);
         }
     });
     let most = rotations(from, WRITES);
-    assert!(
-        n <= most,
-        "Writer::write: {n} allocations, {most} rotations"
-    );
-    drop(log);
+    assert!(n <= most, "{what}: {n} allocations, {most} rotations");
 }
 
 fn reads_allocate_nothing() {

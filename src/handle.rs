@@ -141,7 +141,8 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// The iterator is drained before anything is claimed, so a panic in it
     /// writes nothing. It is pulled at most `capacity + 1` times (capacity:
     /// `segment_size * (history_segments + 1)`), so an endless or huge
-    /// iterator is refused without being buffered.
+    /// iterator is refused without being buffered; on a closed log, not at
+    /// all (a batch racing `close` may still fail `Closed` once pulled).
     ///
     /// # Errors
     /// As [`write`](Log::write), for any record of the batch (then none is
@@ -217,6 +218,8 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// What an empty batch returns: where it would have started.
     pub(crate) fn empty_batch(&self) -> Result<Range<Offset>, Error> {
         if self.inner.seq.is_closed() {
+            // As in `pull_batch`.
+            self.inner.seq.wait_end();
             return Err(Error::Closed);
         }
         let at = self.inner.cfg.start + self.inner.seq.next();
@@ -226,12 +229,21 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// Pulls a batch (user code: before any claim), at most `capacity + 1`
     /// items, then checks it in order: the first record too large
     /// (`data` gives an item's payload), or the record one past capacity,
-    /// whichever comes first, refuses it.
+    /// whichever comes first, refuses it. A closed log refuses it unpulled.
     pub(crate) fn pull_batch<U>(
         &self,
         batch: impl IntoIterator<Item = U>,
         data: impl Fn(&U) -> &T,
     ) -> Result<Vec<U>, Error> {
+        // Only an early answer: a `close` after this check is met by the
+        // claim, as for any write. Closed: wait for the end `close` fixes
+        // (it runs no user code first). Until then an exclusive log's
+        // `close` may still take a claim it sees, and a write after this
+        // refusal must not land.
+        if self.inner.seq.is_closed() {
+            self.inner.seq.wait_end();
+            return Err(Error::Closed);
+        }
         // A chunk at a time: `Vec::extend` reserves what the iterator's size
         // hint promises, and a huge log must not reserve its whole capacity
         // for an endless iterator.

@@ -35,11 +35,62 @@
 //! gone (memlog calls made from thread-local destructors, which may be inside
 //! a claim window) goes to a process-wide list of orphans that every drain
 //! also takes from.
+//!
+//! A postponed reclamation is three words of plain data, and a drained list
+//! keeps its allocation: in steady state, postponing allocates nothing.
 
+use crate::segment::{Pool, Retired, Segment};
+use crate::sync::Arc;
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
-type Postponed = Box<dyn FnOnce() + Send>;
+/// A postponed reclamation: a retired segment, its pool, and the function
+/// that reclaims a segment of their type. Not a boxed closure: that would
+/// allocate once per purge.
+struct Postponed {
+    /// `reclaim_segment::<T>` for the `T` that `seg` and `pool` were made from.
+    reclaim: unsafe fn(*mut (), *const ()),
+    /// The retired segment, a `*mut Segment<T>`.
+    seg: *mut (),
+    /// An `Arc<Pool<T>>` made raw: one strong count, owned by this.
+    pool: *const (),
+}
+
+// SAFETY: made only by `Postponed::new` from a `Retired<T>` and an
+// `Arc<Pool<T>>` with `T: Send`: running it on another thread drops `T`s
+// there, which `T: Send` allows, and moves the pool's strong count, which is
+// `Send` like the `Arc` itself.
+unsafe impl Send for Postponed {}
+
+impl Postponed {
+    fn new<T: Send>(seg: Retired<T>, pool: Arc<Pool<T>>) -> Self {
+        Postponed {
+            reclaim: reclaim_segment::<T>,
+            seg: seg.0.cast(),
+            pool: Arc::into_raw(pool).cast(),
+        }
+    }
+
+    /// Drops the segment's records and returns it to its pool; a panic of a
+    /// record's `Drop` is resumed once it is back.
+    fn run(self) {
+        // SAFETY: `reclaim` is `reclaim_segment::<T>` for the `T` of the two pointers
+        // (`new`), `self` is consumed so it runs once, and the segment's
+        // grace period is over (`postpone_reclaim`'s contract).
+        unsafe { (self.reclaim)(self.seg, self.pool) }
+    }
+}
+
+/// # Safety
+/// `seg` and `pool` come from one `Postponed::new::<T>`, this is their only
+/// call, and no pinned thread can still hold the segment.
+unsafe fn reclaim_segment<T>(seg: *mut (), pool: *const ()) {
+    // SAFETY: the strong count `Postponed::new` made raw, taken back once:
+    // released even if a record's `Drop` panics.
+    let pool = unsafe { Arc::from_raw(pool.cast::<Pool<T>>()) };
+    // SAFETY: unlinked, past its grace period (the caller's contract).
+    unsafe { Retired(seg.cast::<Segment<T>>()).reclaim(&pool) };
+}
 
 /// The per-thread list. What is left when the thread exits runs then.
 #[derive(Default)]
@@ -52,7 +103,7 @@ impl Drop for List {
         for f in self.0.get_mut().drain(..) {
             // A panic must not leave a thread-local destructor: it would
             // abort the process.
-            let _ = catch_unwind(AssertUnwindSafe(f));
+            let _ = catch_unwind(AssertUnwindSafe(|| f.run()));
         }
     }
 }
@@ -111,7 +162,7 @@ std::thread_local! {
     static DRAINING: Cell<bool> = const { Cell::new(false) };
     /// Whether `POSTPONED` may be non-empty: the one load on the hot paths.
     static PENDING: Cell<bool> = const { Cell::new(false) };
-    static POSTPONED: List = List(RefCell::new(Vec::new()));
+    static POSTPONED: List = const { List(RefCell::new(Vec::new())) };
 }
 
 #[cfg(loom)]
@@ -121,11 +172,16 @@ loom::thread_local! {
     static POSTPONED: List = List::default();
 }
 
-/// Postpones `f` (a reclamation, which drops records) to this thread's next
-/// [`drain`]. Every pin of memlog's collector is memlog's own, and may be
-/// inside a claim window, so a deferred closure never runs it in place.
-pub(crate) fn postpone_reclaim(f: impl FnOnce() + Send + 'static) {
-    postpone(Box::new(f));
+/// Postpones the reclamation of `seg` (which drops records) to this
+/// thread's next [`drain`]. Every pin of memlog's collector is memlog's own,
+/// and may be inside a claim window, so a deferred closure never runs it in
+/// place.
+///
+/// # Safety
+/// As [`Retired::reclaim`]: `seg` was unlinked from the ring, and no pinned
+/// thread can still hold it (called from the closure deferred at the purge).
+pub(crate) unsafe fn postpone_reclaim<T: Send>(seg: Retired<T>, pool: Arc<Pool<T>>) {
+    postpone(Postponed::new(seg, pool));
 }
 
 fn postpone(f: Postponed) {
@@ -167,17 +223,18 @@ fn drain_slow() {
         return;
     }
     let mut first_panic = None;
+    // Emptied after each pass and swapped with the list, so that the list
+    // keeps an allocation: the next postpone pushes without allocating.
+    let mut batch = Vec::new();
     loop {
         let _ = PENDING.try_with(|p| p.set(false));
-        let mut batch = POSTPONED
-            .try_with(|p| std::mem::take(&mut *p.0.borrow_mut()))
-            .unwrap_or_default();
+        let _ = POSTPONED.try_with(|p| std::mem::swap(&mut *p.0.borrow_mut(), &mut batch));
         batch.extend(take_orphans());
         if batch.is_empty() {
             break;
         }
-        for f in batch {
-            if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
+        for f in batch.drain(..) {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| f.run())) {
                 first_panic.get_or_insert(p);
             }
         }

@@ -271,12 +271,10 @@ impl<T: Send + Sync + 'static> Ring<T> {
         let retired = Retired(seg);
         let pool = Arc::clone(&self.pool);
         guard.defer(move || {
-            crate::reclaim::postpone_reclaim(move || {
-                // SAFETY: `seg` was unlinked from the ring by our
-                // compare_exchange, and the reclaimer runs this only after
-                // every thread pinned at that point has unpinned.
-                unsafe { retired.reclaim(&pool) };
-            });
+            // SAFETY: `seg` was unlinked from the ring by our
+            // compare_exchange, and the reclaimer runs this only after
+            // every thread pinned at that point has unpinned.
+            unsafe { crate::reclaim::postpone_reclaim(retired, pool) };
         });
     }
 }

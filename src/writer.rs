@@ -53,11 +53,6 @@ pub struct Writer<T> {
     slots: *const Slot<T>,
     lo: u64,
     hi: u64,
-    /// Whether this thread's postponed reclamations are to be run before the
-    /// next write: set when a write entered a segment, the only place where
-    /// a write pins (reclaim.rs). A write that pins nothing leaves nothing
-    /// to run, so the others skip the thread-local lookup.
-    drain_due: bool,
     /// The log's clock if it is a [`TickingClock`], read directly, and the
     /// last tick it told with the time made of it: a write within one tick
     /// reuses that time rather than build it again.
@@ -92,7 +87,6 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
             slots: std::ptr::null(),
             lo: 0,
             hi: 0,
-            drain_due: true,
             ticking: ticking.map(|t| (t, 0, TickingClock::time_of(0))),
         }
     }
@@ -155,10 +149,11 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
     /// ```
     #[inline(always)]
     pub fn write_timed(&mut self, created: SystemTime, data: T) -> Result<Offset, Error> {
-        // As in `Log::write_timed`: before anything else, when due.
-        if self.drain_due {
-            self.drain();
-        }
+        // As in `Log::write_timed`: before anything else. Every time, not
+        // only after this writer's own pins: its batches, reads, visits and
+        // other logs' calls on this thread postpone too. A thread-local flag
+        // and a relaxed load when there is nothing to run.
+        crate::reclaim::drain();
         // By value, behind a branch: a reference taken here would make the
         // payload round-trip through the stack on every write, a store the
         // record's own stores wait behind.
@@ -197,22 +192,12 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
         Ok(data)
     }
 
-    /// Runs this thread's postponed reclamations (`drain_due`).
-    #[cold]
-    #[inline(never)]
-    fn drain(&mut self) {
-        self.drain_due = false;
-        crate::reclaim::drain();
-    }
-
     /// Finds (installing it if need be) the segment of `rel`, claimed and
     /// not yet published, and keeps it for the writes that follow.
     #[cold]
     fn enter_segment(&mut self, rel: u64) {
         let inner = &*self.log.inner;
         (self.slots, self.lo, self.hi) = inner.ring.write_segment(rel, inner.seq.mark_word());
-        // The install may have pinned, and the pin collected.
-        self.drain_due = true;
     }
 
     /// Appends a batch at consecutive offsets with one claim; as

@@ -200,6 +200,39 @@ fn batch_longer_than_retention() {
     assert_eq!(log.write_batch(std::iter::empty()).unwrap(), 17..17);
 }
 
+/// A closed log refuses a batch before pulling any of it: an endless
+/// iterator gets `Closed`, not `BatchTooLarge` after capacity + 1 pulls
+/// (with zero-sized records and a huge capacity it would never return).
+#[test]
+fn closed_log_refuses_a_batch_before_pulling_it() {
+    use std::cell::Cell;
+    use std::time::UNIX_EPOCH;
+    let pulls = Cell::new(0u64);
+    let endless = || {
+        std::iter::repeat_with(|| {
+            pulls.set(pulls.get() + 1);
+            7u32
+        })
+    };
+    let timed = || endless().map(|d| (UNIX_EPOCH, d));
+    let log: Log<u32> = Log::builder().segment_size(4).build().unwrap();
+    log.close();
+    assert_eq!(log.write_batch(endless()), Err(Error::Closed));
+    assert_eq!(log.write_batch_timed(timed()), Err(Error::Closed));
+    // The exclusive writer's, closed by the writer and by a read handle.
+    for close_by_reader in [false, true] {
+        let (mut w, log) = Log::builder().segment_size(4).build_exclusive().unwrap();
+        if close_by_reader {
+            log.close();
+        } else {
+            w.close();
+        }
+        assert_eq!(w.write_batch(endless()), Err(Error::Closed));
+        assert_eq!(w.write_batch_timed(timed()), Err(Error::Closed));
+    }
+    assert_eq!(pulls.get(), 0, "a closed log pulled from the batch");
+}
+
 #[test]
 fn display_of_every_variant() {
     let all = [

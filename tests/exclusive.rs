@@ -157,8 +157,10 @@ fn no_lost_wakeup_ping_pong() {
         }
         w.write(i).unwrap();
     }
+    // Generous: 20 000 handoffs between two threads, each of which may
+    // wait for a core on a loaded machine; only a hang takes this long.
     finished
-        .recv_timeout(Duration::from_secs(60))
+        .recv_timeout(Duration::from_secs(600))
         .expect("the reader hung: lost wake-up");
     assert_eq!(log.waiter_count(), 0);
 }
@@ -241,7 +243,11 @@ fn one_writer_many_readers_every_record_checked() {
         let log = log.clone();
         thread::spawn(move || {
             let mut reads = 0u64;
-            while !log.is_closed() {
+            // One look after the close too: the writer may be done before
+            // this thread first runs.
+            let mut closed = false;
+            while !closed {
+                closed = log.is_closed();
                 if let Some((first, last)) = log.range() {
                     for o in [first, last, (first + last) / 2] {
                         match log.read(o) {
@@ -298,10 +304,12 @@ fn one_writer_many_readers_every_record_checked() {
 #[test]
 fn close_racing_writes_loses_nothing_acknowledged() {
     let value = |o: u64| o ^ 0xA5A5;
+    const SEGMENT: usize = 16;
+    const HISTORY: usize = 8192;
     for round in 0..300u64 {
         let (mut w, log) = Log::builder()
-            .segment_size(16)
-            .history_segments(8192)
+            .segment_size(SEGMENT)
+            .history_segments(HISTORY)
             .build_exclusive()
             .unwrap();
         let drains: Vec<_> = (0..2)
@@ -311,7 +319,8 @@ fn close_racing_writes_loses_nothing_acknowledged() {
             })
             .collect();
         let writer = thread::spawn(move || {
-            let acked = write_until_closed(&mut w, value, 3, 2);
+            let retained = (SEGMENT * (HISTORY + 1)) as u64;
+            let acked = write_until_closed(&mut w, value, 3, 2, retained);
             // Refused for good, and the end stays.
             assert_eq!(w.write(0), Err(Error::Closed));
             (acked, w.next_offset())
@@ -347,10 +356,12 @@ fn close_racing_writes_loses_nothing_acknowledged() {
 #[test]
 fn concurrent_closers_and_observers_agree_on_one_end() {
     let value = |o: u64| o ^ 0x5A5A;
+    const SEGMENT: usize = 4;
+    const HISTORY: usize = 1 << 14;
     for round in 0..200u64 {
         let (mut w, log) = Log::builder()
-            .segment_size(4)
-            .history_segments(1 << 14)
+            .segment_size(SEGMENT)
+            .history_segments(HISTORY)
             .build_exclusive()
             .unwrap();
         let observer = {
@@ -375,7 +386,8 @@ fn concurrent_closers_and_observers_agree_on_one_end() {
             })
             .collect();
         let writer = thread::spawn(move || {
-            let acked = write_until_closed(&mut w, value, 5, 3);
+            let retained = (SEGMENT * (HISTORY + 1)) as u64;
+            let acked = write_until_closed(&mut w, value, 5, 3, retained);
             // Refused writes keep storing and taking back `tail` while the
             // others look.
             for _ in 0..1000 {
@@ -406,15 +418,29 @@ fn concurrent_closers_and_observers_agree_on_one_end() {
 /// Writes `value(o)` at each offset `o` until the log is closed, a batch of
 /// `batch_len` whenever the count so far is a multiple of `batch_every`,
 /// else one record; returns how many writes were acknowledged.
+///
+/// Never more than `most` records (the log's retention): the streams that
+/// drain from 0 must find every acknowledged record, however late the
+/// closers run. Once the next write could pass `most`, it waits for the
+/// close, then goes on writing until refused: a close under way may still
+/// take one write it sees, so room for one more is kept.
 fn write_until_closed(
     w: &mut Writer<u64>,
     value: impl Fn(u64) -> u64,
     batch_every: u64,
     batch_len: u64,
+    most: u64,
 ) -> u64 {
     let mut acked = 0u64;
     loop {
-        let r = if acked % batch_every == 0 {
+        let batch = acked % batch_every == 0;
+        let n = if batch { batch_len } else { 1 };
+        if acked + n + batch_len > most {
+            while !w.is_closed() {
+                thread::yield_now();
+            }
+        }
+        let r = if batch {
             w.write_batch((acked..acked + batch_len).map(&value))
                 .map(|range| range.end - range.start)
         } else {

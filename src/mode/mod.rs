@@ -104,6 +104,14 @@ impl Sequencer {
         }
     }
 
+    /// Once closed: waits for the winning `close` to fix the end of what
+    /// was written (it runs no user code first), so that a claim that
+    /// follows is refused (until then an exclusive log's `close` still
+    /// takes a claim it sees).
+    pub(crate) fn wait_end(&self) {
+        self.cursors.end();
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         match &self.mode {
             Mode::Shared(m) => m.is_closed(&self.cursors),

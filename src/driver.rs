@@ -52,6 +52,10 @@ pub(crate) struct Reader<T> {
     /// This stream's entry in the log's waiters, while it has one:
     /// registered before sleeping, left on every exit (`leave`).
     pub(crate) registered: Option<Registration>,
+    /// With `Lag::Hold`: the hold's id and the relative offset where the
+    /// segment it holds ends (hold.rs). Moved when the stream has fetched
+    /// past that, released when it ends or is dropped.
+    hold: Option<(u64, u64)>,
 }
 
 /// How a stream waits for a record that is not written yet.
@@ -78,6 +82,50 @@ impl<T: Clone + Send + Sync + 'static> Reader<T> {
             end: None,
             lag: Lag::End,
             registered: None,
+            hold: None,
+        }
+    }
+
+    /// Sets what the stream does when it falls behind; `fetched` is the
+    /// first offset it has not fetched yet. `Hold` holds from there (it
+    /// fails, and the stream falls behind as with `End`, where a writer is
+    /// purging that offset: hold.rs); any other lag releases a hold.
+    pub(crate) fn set_lag(&mut self, lag: Lag, fetched: Offset) {
+        self.lag = lag;
+        if lag != Lag::Hold {
+            self.release_hold();
+            return;
+        }
+        if self.hold.is_some() || self.end.is_some() {
+            return;
+        }
+        let Ok(rel) = self.log.rel(fetched) else {
+            return;
+        };
+        let ring = &self.log.inner.ring;
+        let (seg, _) = ring.split(rel);
+        if let Some(id) = ring.holds.hold(seg, rel, &self.cancel) {
+            self.hold = Some((id, ring.base(seg + 1)));
+        }
+    }
+
+    /// The stream has fetched every offset below relative `rel`: a hold
+    /// moves on once that leaves the segment it holds.
+    #[inline]
+    fn fetched_to(&mut self, rel: u64) {
+        if let Some((id, end)) = &mut self.hold {
+            if rel >= *end {
+                let ring = &self.log.inner.ring;
+                let (seg, _) = ring.split(rel);
+                *end = ring.base(seg + 1);
+                ring.holds.move_to(*id, seg);
+            }
+        }
+    }
+
+    fn release_hold(&mut self) {
+        if let Some((id, _)) = self.hold.take() {
+            self.log.inner.ring.holds.release(id);
         }
     }
 
@@ -209,6 +257,7 @@ impl<T: Clone + Send + Sync + 'static> Reader<T> {
         let Reader { log, pos, .. } = self;
         let n = log.inner.ring.walk(rel, max, ready, |r| sink(pos, r))?;
         self.contiguous = true;
+        self.fetched_to(rel + n as u64);
         Ok(n)
     }
 
@@ -217,7 +266,9 @@ impl<T: Clone + Send + Sync + 'static> Reader<T> {
     #[cold]
     pub(crate) fn fell_behind(&mut self) -> Error {
         match self.lag {
-            Lag::End => self.end_with(Error::OutOfRange),
+            // A holding stream falls behind only if its hold failed, set on
+            // an offset already being purged (hold.rs).
+            Lag::End | Lag::Hold => self.end_with(Error::OutOfRange),
             Lag::Skip => {
                 // The walk found `pos`'s ring place holding a later segment
                 // (Acquire), whose installer raised the purge point past
@@ -273,6 +324,8 @@ impl<T: Clone + Send + Sync + 'static> Reader<T> {
 
     fn end_with(&mut self, e: Error) -> Error {
         self.end = Some(e.clone());
+        // An ended stream reads nothing more: it holds nothing.
+        self.release_hold();
         e
     }
 
@@ -296,8 +349,11 @@ impl<T> Reader<T> {
 
 impl<T> Drop for Reader<T> {
     /// A stream dropped while pending (an aborted task, a dropped response
-    /// body) leaves nothing with the log.
+    /// body) leaves nothing with the log, and holds nothing.
     fn drop(&mut self) {
         self.leave();
+        if let Some((id, _)) = self.hold.take() {
+            self.log.inner.ring.holds.release(id);
+        }
     }
 }

@@ -103,6 +103,21 @@ pub enum Error {
     /// # Ok::<(), memlog::Error>(())
     /// ```
     ReadOnly,
+    /// The write would purge records a stream holds
+    /// ([`Lag::Hold`](crate::Lag::Hold)), and the caller asked not to wait
+    /// ([`Log::try_write`](crate::Log::try_write) and its kin). Nothing was
+    /// written; try again once the holding streams read on.
+    ///
+    /// ```
+    /// use memlog::{Error, Lag, Log};
+    ///
+    /// let log = Log::builder().segment_size(2).history_segments(0).build()?;
+    /// let _slow = log.stream(0).on_lag(Lag::Hold);
+    /// log.write_batch([1, 2])?;
+    /// assert_eq!(log.try_write(3), Err(Error::Full)); // would purge 0 and 1
+    /// # Ok::<(), Error>(())
+    /// ```
+    Full,
     /// A batch is longer than the log retains, so it would purge itself;
     /// nothing was written.
     BatchTooLarge {
@@ -141,6 +156,7 @@ impl Error {
             Error::UnknownKey(_) => "unknown_key",
             Error::BatchTooLarge { .. } => "batch_too_large",
             Error::ReadOnly => "read_only",
+            Error::Full => "full",
         }
     }
 }
@@ -164,7 +180,9 @@ impl fmt::Display for Error {
             }
             Error::Closed => f.write_str("log is closed"),
             Error::Cancelled => f.write_str("stream was cancelled"),
-            Error::Timeout => f.write_str("timed out waiting for the next record"),
+            Error::Timeout => f.write_str(
+                "timed out: the next record was not written, or no holding stream read on, in time",
+            ),
             Error::InvalidConfig(why) => write!(f, "invalid configuration: {why}"),
             Error::UnknownKey(key) => write!(f, "no shard for key {key:?}"),
             Error::BatchTooLarge { len, max } => write!(
@@ -173,6 +191,9 @@ impl fmt::Display for Error {
             ),
             Error::ReadOnly => f.write_str(
                 "log is read-only through this handle: it has an exclusive Writer, which alone writes",
+            ),
+            Error::Full => f.write_str(
+                "log is full: the write would purge records a holding stream has not read yet",
             ),
         }
     }

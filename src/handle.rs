@@ -5,6 +5,7 @@ use crate::log::Inner;
 use crate::mode::Sequencer;
 use crate::record::{Offset, Record};
 use crate::slot::Entry;
+use crate::write::OnHold;
 use crate::{Error, StartAt};
 use std::fmt;
 use std::ops::Range;
@@ -163,7 +164,10 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
         self.inner.seq.handles_write()?;
         let items = self.pull_batch(batch, |d| d)?;
         let created = self.inner.cfg.clock.now();
-        self.append_pulled(items, false, |data| Entry { created, data })
+        self.append_pulled(items, false, OnHold::Wait(None), |data| Entry {
+            created,
+            data,
+        })
     }
 
     /// Appends a batch whose records carry their own `created` times, with one
@@ -188,15 +192,20 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     {
         self.inner.seq.handles_write()?;
         let items = self.pull_batch(batch, |(_, d)| d)?;
-        self.append_pulled(items, false, |(created, data)| Entry { created, data })
+        self.append_pulled(items, false, OnHold::Wait(None), |(created, data)| Entry {
+            created,
+            data,
+        })
     }
 
     /// Claims and publishes a pulled batch (by the exclusive writer's claim
-    /// if `exclusive`); nothing in it runs user code.
+    /// if `exclusive`), once the holds admit it (`on_hold`: hold.rs);
+    /// nothing in it runs user code.
     pub(crate) fn append_pulled<U>(
         &self,
         items: Vec<U>,
         exclusive: bool,
+        on_hold: OnHold<'_, '_>,
         to_entry: impl FnMut(U) -> Entry<T>,
     ) -> Result<Range<Offset>, Error> {
         if items.is_empty() {
@@ -207,9 +216,9 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
         crate::reclaim::drain();
         let entries = items.into_iter().map(to_entry);
         let rel = if exclusive {
-            self.inner.write_many_exclusive(n, entries)?
+            self.inner.write_many_exclusive(n, entries, on_hold)?
         } else {
-            self.inner.write_many(n, entries)?
+            self.inner.write_many(n, entries, on_hold)?
         };
         let start = self.inner.cfg.start;
         Ok(start + rel..start + rel + n)
@@ -388,6 +397,14 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     #[doc(hidden)]
     pub fn waiter_count(&self) -> usize {
         self.inner.waiters.len()
+    }
+
+    /// How many streams hold records of this log ([`Lag::Hold`](crate::Lag::Hold)).
+    /// For tests that check that nothing is left behind; not part of the
+    /// stable API.
+    #[doc(hidden)]
+    pub fn hold_count(&self) -> usize {
+        self.inner.ring.holds.len()
     }
 
     /// Closes the log: later writes fail with [`Error::Closed`], every write

@@ -201,12 +201,14 @@
 
 #[cfg(feature = "async")]
 mod async_stream;
+mod backpressure;
 mod builder;
 pub mod clock;
 mod config;
 mod driver;
 mod error;
 mod handle;
+mod hold;
 mod log;
 mod mode;
 mod reclaim;

@@ -47,7 +47,7 @@ impl<T> Inner<T> {
 
     /// Closes the log: later claims fail, waiters wake.
     pub(crate) fn close(&self) {
-        self.seq.close();
+        self.seq.close(|| self.ring.held_end());
         self.waiters.notify_all();
     }
 
@@ -171,7 +171,7 @@ mod tests {
         };
         for _ in 0..4 {
             assert_eq!(
-                m.claim_batch(&seq.cursors, MAX_RETAINED),
+                m.claim_batch(&seq.cursors, MAX_RETAINED, |_| Ok(())),
                 Err(Error::Closed)
             );
             assert_eq!(m.claim_one(&seq.cursors), Err(Error::Closed));

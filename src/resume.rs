@@ -88,4 +88,42 @@ pub enum Lag {
     /// or counted in a `Lagged`, exactly once and in order. A stream made
     /// below the log's start offset skips up to it the same way.
     Skip,
+    /// Never fall behind: from the moment it is set, no record at or after
+    /// the stream's next offset is purged until the stream has read it
+    /// (yielded it, cloned it into its read-ahead, or visited it and the
+    /// visit returned). Writers that would purge one wait instead (spinning,
+    /// then parking), until the stream reads on, is dropped or cancelled,
+    /// or the log closes; [`Log::try_write`](crate::Log::try_write) answers
+    /// [`Error::Full`](crate::Error::Full) instead, and
+    /// [`Log::write_timeout`](crate::Log::write_timeout) waits a while. A
+    /// holding stream never yields `OutOfRange` or `Lagged`; set on a
+    /// stream whose next offset is already purged (or being purged by a
+    /// writer that opens a segment at that moment), it yields `OutOfRange`
+    /// and ends, as with `End`.
+    ///
+    /// This is the disruptor's (and a bounded channel's) backpressure, for
+    /// consumers that must see every record, beside streams that may fall
+    /// behind. **A stream read on a thread that also writes to the log
+    /// would wait for itself**: there, write with `try_write` or
+    /// `write_timeout`. Holding costs nothing per record: a holding stream
+    /// makes its position known when it leaves a segment, and a writer
+    /// looks at the holds when it opens one.
+    ///
+    /// ```
+    /// use memlog::{Lag, Log};
+    ///
+    /// // Retains 4 to 8 records; the burst is 1000.
+    /// let log = Log::builder().segment_size(4).history_segments(1).build()?;
+    /// let slow = log.stream(0).on_lag(Lag::Hold);
+    /// let reader = std::thread::spawn(move || {
+    ///     slow.map(|r| r.unwrap().data).collect::<Vec<u32>>()
+    /// });
+    /// for i in 0..1000 {
+    ///     log.write(i)?; // waits whenever it would purge what `slow` has not read
+    /// }
+    /// log.close();
+    /// assert_eq!(reader.join().unwrap(), (0..1000).collect::<Vec<_>>());
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    Hold,
 }

@@ -5,10 +5,12 @@
 //! Internally every offset is *relative* (`rel = offset - start_offset`).
 
 use crate::config::Config;
+use crate::hold::Holds;
 use crate::reclaim::{Guard, Reclaimer};
 use crate::segment::{Pool, Retired, RingSlot, Segment};
 use crate::slot::{Entry, Slot};
 use crate::sync::{yield_now, Arc, AtomicU64, Backoff, Ordering};
+use crate::Error;
 use strength_reduce::StrengthReducedU64;
 
 pub(crate) struct Ring<T> {
@@ -18,6 +20,8 @@ pub(crate) struct Ring<T> {
     /// Base (relative) of the oldest segment that is not purged; raised by
     /// the installer that purges, before it unlinks (`install`).
     first_retained: AtomicU64,
+    /// The streams that hold segments from being purged (hold.rs).
+    pub(crate) holds: Holds,
     /// The log's start offset, to turn relative offsets back (walk.rs).
     pub(crate) start: u64,
     pub(crate) segment_size: u64,
@@ -44,6 +48,7 @@ impl<T> Ring<T> {
             pool: Arc::new(Pool::new(cfg.segment_size as usize)),
             reclaimer: Reclaimer::new(),
             first_retained: AtomicU64::new(0),
+            holds: Holds::new(cfg.history),
             start: cfg.start,
             segment_size: cfg.segment_size,
             seg_div: StrengthReducedU64::new(cfg.segment_size),
@@ -66,8 +71,35 @@ impl<T> Ring<T> {
 
     /// Base relative offset of segment `k`.
     #[inline]
-    fn base(&self, k: u64) -> u64 {
+    pub(crate) fn base(&self, k: u64) -> u64 {
         k * self.segment_size
+    }
+
+    /// The first relative offset that installing segment `k` keeps: the
+    /// segment it replaces, `k - H - 1`, ends there.
+    #[inline]
+    fn purged_below(&self, k: u64) -> u64 {
+        self.base(k.saturating_sub(self.history))
+    }
+
+    /// Closing: fixes the holds (hold.rs) and returns the first relative
+    /// offset they forbid writing (`u64::MAX`: none).
+    pub(crate) fn held_end(&self) -> u64 {
+        self.holds.freeze().saturating_mul(self.segment_size)
+    }
+
+    /// For a write that looks before it claims (`try_write` and its kin):
+    /// `Some(k)` if writing up to relative offset `last` would install
+    /// segment `k` and the holds forbid it now; `None` if it may go on (the
+    /// segment is installed, or the holds admit it: a writer then announced
+    /// its purge, see hold.rs).
+    pub(crate) fn held(&self, last: u64) -> Option<u64> {
+        let (k, _) = self.split(last);
+        // Acquire: as in `segment_for_write`.
+        if self.place(k).index_plus_1.load(Ordering::Acquire) == k + 1 {
+            return None;
+        }
+        (!self.holds.admit(k, self.purged_below(k))).then_some(k)
     }
 
     /// The oldest retained relative offset: every offset below it was
@@ -104,11 +136,19 @@ impl<T> Ring<T> {
 }
 
 impl<T: Send + Sync + 'static> Ring<T> {
-    /// Stores and publishes `entry` at the claimed relative offset `rel`.
+    /// Stores and publishes `entry` at the claimed relative offset `rel`;
+    /// `Err(Closed)` if its segment is held and the log closed while this
+    /// waited (hold.rs): then nothing is published, and `rel` is past the
+    /// end the close fixed.
     #[inline]
-    pub(crate) fn publish_one(&self, rel: u64, entry: Entry<T>, mark: &AtomicU64) {
+    pub(crate) fn publish_one(
+        &self,
+        rel: u64,
+        entry: Entry<T>,
+        mark: &AtomicU64,
+    ) -> Result<(), Error> {
         let (k, i) = self.split(rel);
-        let seg = self.segment_for_write(k, mark);
+        let seg = self.segment_for_write(k, mark)?;
         // SAFETY: this thread claimed `rel` (the only writer of its slot);
         // segment `k` stays installed until `rel` is published (segment.rs),
         // and `i < segment_size == slots.len()`.
@@ -116,12 +156,17 @@ impl<T: Send + Sync + 'static> Ring<T> {
             let slots: &[Slot<T>] = &(*seg).slots;
             slots.get_unchecked(i as usize).publish(rel, entry);
         }
+        Ok(())
     }
 
     /// Stores and publishes `entries` at the claimed offsets from `rel`, one
     /// segment at a time, calling `published(from, to)` after each segment's
     /// part, before the next segment is installed: an install may wait for
     /// these very offsets to be covered by the mark (`install`).
+    ///
+    /// The holds must admit the run's last segment before it is claimed
+    /// (`held`): then no install on the way waits for a hold (hold.rs),
+    /// and this never fails.
     pub(crate) fn publish_run(
         &self,
         rel: u64,
@@ -133,7 +178,9 @@ impl<T: Send + Sync + 'static> Ring<T> {
         let mut at = rel;
         while entries.peek().is_some() {
             let (k, mut i) = self.split(at);
-            let seg = self.segment_for_write(k, mark);
+            let seg = self
+                .segment_for_write(k, mark)
+                .expect("a run admitted before its claim installs without waiting");
             let from = at;
             while i < self.segment_size {
                 let Some(entry) = entries.next() else { break };
@@ -151,14 +198,18 @@ impl<T: Send + Sync + 'static> Ring<T> {
     /// published) and the relative offsets it holds: for the exclusive
     /// writer, which keeps it until it moves past `hi`.
     #[inline]
-    pub(crate) fn write_segment(&self, rel: u64, mark: &AtomicU64) -> (*const Slot<T>, u64, u64) {
+    pub(crate) fn write_segment(
+        &self,
+        rel: u64,
+        mark: &AtomicU64,
+    ) -> Result<(*const Slot<T>, u64, u64), Error> {
         let (k, _) = self.split(rel);
         let lo = self.base(k);
-        let seg = self.segment_for_write(k, mark);
+        let seg = self.segment_for_write(k, mark)?;
         // SAFETY: the installed segment of `rel`, which the caller claimed:
         // valid until `rel` is published (segment.rs).
         let slots = unsafe { (*seg).slots.as_ptr() };
-        (slots, lo, lo + self.segment_size)
+        Ok((slots, lo, lo + self.segment_size))
     }
 
     /// The segment for relative offset in segment `k`, which this thread has
@@ -166,100 +217,111 @@ impl<T: Send + Sync + 'static> Ring<T> {
     /// caller publishes its offsets in it: the segment can not be purged
     /// before that (segment.rs).
     #[inline]
-    fn segment_for_write(&self, k: u64, mark: &AtomicU64) -> *const Segment<T> {
+    fn segment_for_write(&self, k: u64, mark: &AtomicU64) -> Result<*const Segment<T>, Error> {
         let place = self.place(k);
         // Acquire pairs with the Release `fetch_max` in `install`, after
         // the pointer was installed: the load below sees that pointer, and it
         // can not have moved on since (segment `k + H + 1` waits for us).
         if place.index_plus_1.load(Ordering::Acquire) == k + 1 {
-            return place.ptr.load(Ordering::Relaxed);
+            return Ok(place.ptr.load(Ordering::Relaxed));
         }
         self.install(k, mark)
     }
 
     /// Installs segment `k` (or finds it installed by another writer),
     /// purging the segment it replaces once the mark says all of that one
-    /// is published.
+    /// is published and the holds admit it (hold.rs): `Err(Closed)` if the
+    /// log closed while the holds kept it waiting.
     #[cold]
-    fn install(&self, k: u64, mark: &AtomicU64) -> *const Segment<T> {
-        // In the claim window: what this pin collects waits (reclaim.rs).
-        let guard = self.reclaimer.pin();
+    fn install(&self, k: u64, mark: &AtomicU64) -> Result<*const Segment<T>, Error> {
         let place = self.place(k);
         // The segment `k` replaces is `k - H - 1`; it may be purged only when
         // all of it is published, i.e. the mark has reached segment `k - H`.
-        let need = self.base(k.saturating_sub(self.history));
+        let need = self.purged_below(k);
         let backoff = Backoff::new();
         let mut spare: Option<Box<Segment<T>>> = None;
-        // The installed segment and its index. Acquire: see the contents of
-        // whatever segment is installed.
-        let installed = || {
-            let cur = place.ptr.load(Ordering::Acquire);
-            // SAFETY: `cur` was loaded while pinned, so it is not reclaimed
-            // before `guard` drops.
-            (cur, (!cur.is_null()).then(|| unsafe { (*cur).index }))
-        };
-        loop {
-            let (cur, cur_index) = installed();
-            if cur_index == Some(k) {
-                if let Some(s) = spare {
-                    self.pool.put(s);
-                }
-                return cur;
-            }
-            // Acquire: the stamps below the mark, and the segments they are in.
-            if mark.load(Ordering::Acquire) < need {
-                // A writer of an older segment has claimed but not published:
-                // it holds the CPU we need on a small machine, so spin briefly,
-                // then yield.
-                if backoff.is_completed() {
-                    yield_now();
-                } else {
-                    backoff.snooze();
-                }
-                continue;
-            }
-            // With the mark at `need`, segment `k - H - 1` was installed and
-            // is fully published, so the place holds it, or segment `k`, or
-            // nothing if `k` is the place's first. `cur` may be older than
-            // that: it was loaded before the mark, and other writers may
-            // have installed and published meanwhile. Reload.
-            let (cur, cur_index) = installed();
-            if cur_index == Some(k) {
-                if let Some(s) = spare {
-                    self.pool.put(s);
-                }
-                return cur;
-            }
-            debug_assert!(match cur_index {
-                Some(i) => i + self.ring_len == k,
-                None => k < self.ring_len,
-            });
-            let mut new = spare.take().unwrap_or_else(|| self.pool.take());
-            new.index = k;
-            let new = Box::into_raw(new);
-            // Purge point first, so that `range()` never reports a segment
-            // that is already unlinked. Every contender computes the same
-            // value, after seeing the mark reach it, so it never passes the mark.
-            self.first_retained.fetch_max(need, Ordering::Release);
-            // AcqRel: Release publishes the new segment's contents (index,
-            // cleared stamps); Acquire on failure sees the winner's.
-            match place
-                .ptr
-                .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => {
-                    place.index_plus_1.fetch_max(k + 1, Ordering::Release);
-                    if !cur.is_null() {
-                        self.retire(cur, &guard);
+        'pinned: loop {
+            // In the claim window: what this pin collects waits (reclaim.rs).
+            let guard = self.reclaimer.pin();
+            // The installed segment and its index. Acquire: see the contents of
+            // whatever segment is installed.
+            let installed = || {
+                let cur = place.ptr.load(Ordering::Acquire);
+                // SAFETY: `cur` was loaded while pinned, so it is not reclaimed
+                // before `guard` drops.
+                (cur, (!cur.is_null()).then(|| unsafe { (*cur).index }))
+            };
+            loop {
+                let (cur, cur_index) = installed();
+                if cur_index == Some(k) {
+                    if let Some(s) = spare {
+                        self.pool.put(s);
                     }
-                    return new;
+                    return Ok(cur);
                 }
-                Err(_) => {
-                    // Another writer installed segment `k`; keep ours as spare.
-                    // SAFETY: `new` was never shared; take it back.
-                    let mut s = unsafe { Box::from_raw(new) };
-                    s.index = crate::segment::EMPTY;
-                    spare = Some(s);
+                // Acquire: the stamps below the mark, and the segments they are in.
+                if mark.load(Ordering::Acquire) < need {
+                    // A writer of an older segment has claimed but not published:
+                    // it holds the CPU we need on a small machine, so spin briefly,
+                    // then yield.
+                    if backoff.is_completed() {
+                        yield_now();
+                    } else {
+                        backoff.snooze();
+                    }
+                    continue;
+                }
+                // With the mark at `need`, segment `k - H - 1` was installed and
+                // is fully published, so the place holds it, or segment `k`, or
+                // nothing if `k` is the place's first. `cur` may be older than
+                // that: it was loaded before the mark, and other writers may
+                // have installed and published meanwhile. Reload.
+                let (cur, cur_index) = installed();
+                if cur_index == Some(k) {
+                    if let Some(s) = spare {
+                        self.pool.put(s);
+                    }
+                    return Ok(cur);
+                }
+                // The holds admit the purge (hold.rs), or this waits for them
+                // unpinned (a hold may last long). Every offset below `need` is
+                // published (the mark), so the holders can read on.
+                if !self.holds.admit(k, need) {
+                    drop(guard);
+                    self.holds.wait(k)?;
+                    continue 'pinned;
+                }
+                debug_assert!(match cur_index {
+                    Some(i) => i + self.ring_len == k,
+                    None => k < self.ring_len,
+                });
+                let mut new = spare.take().unwrap_or_else(|| self.pool.take());
+                new.index = k;
+                let new = Box::into_raw(new);
+                // Purge point first, so that `range()` never reports a segment
+                // that is already unlinked. Every contender computes the same
+                // value, after seeing the mark reach it, so it never passes the mark.
+                self.first_retained.fetch_max(need, Ordering::Release);
+                // AcqRel: Release publishes the new segment's contents (index,
+                // cleared stamps); Acquire on failure sees the winner's.
+                match place
+                    .ptr
+                    .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    Ok(_) => {
+                        place.index_plus_1.fetch_max(k + 1, Ordering::Release);
+                        if !cur.is_null() {
+                            self.retire(cur, &guard);
+                        }
+                        return Ok(new);
+                    }
+                    Err(_) => {
+                        // Another writer installed segment `k`; keep ours as spare.
+                        // SAFETY: `new` was never shared; take it back.
+                        let mut s = unsafe { Box::from_raw(new) };
+                        s.index = crate::segment::EMPTY;
+                        spare = Some(s);
+                    }
                 }
             }
         }

@@ -85,6 +85,7 @@ impl<'de> Deserialize<'de> for Error {
             },
             "closed" => Error::Closed,
             "read_only" => Error::ReadOnly,
+            "full" => Error::Full,
             "cancelled" => Error::Cancelled,
             "timeout" => Error::Timeout,
             "record_too_large" => Error::RecordTooLarge {
@@ -116,6 +117,7 @@ impl<'de> Deserialize<'de> for Error {
                         "unknown_key",
                         "batch_too_large",
                         "read_only",
+                        "full",
                     ],
                 ))
             }
@@ -208,6 +210,7 @@ mod tests {
             Error::UnknownKey("teams".into()),
             Error::BatchTooLarge { len: 9, max: 4 },
             Error::ReadOnly,
+            Error::Full,
         ];
         for e in all {
             let v = serde_json::to_value(&e).unwrap();

@@ -103,13 +103,17 @@ trait WakeAll: Send + Sync {
 
 impl<T: Send + Sync> WakeAll for Inner<T> {
     fn wake_all(&self) {
+        // A cancelled stream holds nothing (hold.rs): writers waiting for
+        // it go on, whether or not it reads again.
+        self.ring.holds.cancelled();
         self.waiters.notify_all();
     }
 }
 
 impl Canceller {
     /// Cancels the stream: its next call returns [`Error::Cancelled`], and a
-    /// call blocked waiting wakes and returns it. Records it read ahead are
+    /// call blocked waiting wakes and returns it. A hold it had
+    /// ([`Lag::Hold`]) ends at once. Records it read ahead are
     /// dropped, not yielded. Idempotent.
     ///
     /// ```
@@ -244,7 +248,10 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     }
 
     pub(crate) fn set_on_lag(&mut self, lag: Lag) {
-        self.r.lag = lag;
+        // What this stream has fetched (yielded or read ahead) is its own;
+        // a hold keeps what comes after.
+        let fetched = self.r.pos + self.ahead.len() as u64;
+        self.r.set_lag(lag, fetched);
     }
 
     /// The offset of the next record this stream will yield (after a

@@ -56,7 +56,16 @@ pub(crate) enum Waiter {
 }
 
 impl Waiter {
-    fn wake(self) {
+    /// Whether `other` wakes the same thread or task.
+    pub(crate) fn is_same(&self, other: &Waiter) -> bool {
+        match (self, other) {
+            (Waiter::Thread(a), Waiter::Thread(b)) => a.id() == b.id(),
+            (Waiter::Task(a), Waiter::Task(b)) => a.will_wake(b),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn wake(self) {
         match self {
             Waiter::Thread(t) => t.unpark(),
             Waiter::Task(w) => w.wake(),

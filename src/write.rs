@@ -7,8 +7,41 @@
 use crate::log::Inner;
 use crate::mode::Mode;
 use crate::slot::Entry;
+use crate::wait::Waiter;
 use crate::Error;
-use std::time::SystemTime;
+use std::task::Context;
+use std::time::{Instant, SystemTime};
+
+/// What a write does when it would purge records a stream holds (hold.rs).
+pub(crate) enum OnHold<'a, 'b> {
+    /// Answers `Full` (`try_write`).
+    Refuse,
+    /// Waits, spinning then parking, until the deadline (`None`: for ever):
+    /// `Timeout` then.
+    Wait(Option<Instant>),
+    /// Registers the task's waker and answers `Full`, meaning "pending"
+    /// (`write_async`).
+    Task(&'a mut Context<'b>),
+}
+
+impl<T: Send + Sync + 'static> Inner<T> {
+    /// Before a claim: `Ok` once a write of relative offsets up to `last`
+    /// installs no segment that the holds forbid (the holds then know a
+    /// writer is purging, and a hold set meanwhile fails: hold.rs).
+    pub(crate) fn admit(&self, last: u64, on_hold: &mut OnHold<'_, '_>) -> Result<(), Error> {
+        let Some(k) = self.ring.held(last) else {
+            return Ok(());
+        };
+        let holds = &self.ring.holds;
+        match on_hold {
+            OnHold::Refuse => holds.check(k, None).unwrap_or(Err(Error::Full)),
+            OnHold::Wait(deadline) => holds.wait_until(k, *deadline),
+            OnHold::Task(cx) => holds
+                .check(k, Some(Waiter::Task(cx.waker().clone())))
+                .unwrap_or(Err(Error::Full)),
+        }
+    }
+}
 
 /// The whole write operations of a shared log: claim, publish, carry the
 /// mark, wake; nothing in between runs user code.
@@ -23,25 +56,30 @@ impl<T: Send + Sync + 'static> Inner<T> {
         self.check_size(&data)?;
         let c = &self.seq.cursors;
         let rel = m.claim_one(c)?;
+        // A claim whose segment the holds forbid waits in the install; if
+        // the log closes meanwhile, `rel` is past the end (hold.rs).
         self.ring
-            .publish_one(rel, Entry { created, data }, self.seq.mark_word());
+            .publish_one(rel, Entry { created, data }, self.seq.mark_word())?;
         if m.advance(c, rel, rel + 1, |at| self.ring.published_end(at)) {
             self.waiters.notify_if_any();
         }
         Ok(rel)
     }
 
-    /// Writes `n` entries at consecutive offsets with one claim.
+    /// Writes `n` entries at consecutive offsets with one claim, made only
+    /// once the holds admit every segment the batch fills (`on_hold` says
+    /// what to do until then), so that it never waits once claimed.
     pub(crate) fn write_many(
         &self,
         n: u64,
         entries: impl Iterator<Item = Entry<T>>,
+        mut on_hold: OnHold<'_, '_>,
     ) -> Result<u64, Error> {
         let Mode::Shared(m) = &self.seq.mode else {
             return Err(Error::ReadOnly);
         };
         let c = &self.seq.cursors;
-        let rel = m.claim_batch(c, n)?;
+        let rel = m.claim_batch(c, n, |at| self.admit(at + n - 1, &mut on_hold))?;
         let mut moved = false;
         self.ring
             .publish_run(rel, entries, self.seq.mark_word(), |from, to| {
@@ -59,16 +97,19 @@ impl<T: Send + Sync + 'static> Inner<T> {
     }
 }
 
-/// The exclusive writer's batch: one claim, published segment by segment,
-/// one wake-up at the end.
+/// The exclusive writer's batch: admitted by the holds, one claim,
+/// published segment by segment, one wake-up at the end.
 impl<T: Send + Sync + 'static> Inner<T> {
     pub(crate) fn write_many_exclusive(
         &self,
         n: u64,
         entries: impl Iterator<Item = Entry<T>>,
+        mut on_hold: OnHold<'_, '_>,
     ) -> Result<u64, Error> {
         let m = self.seq.exclusive();
         let c = &self.seq.cursors;
+        // Admitted before the claim, as the shared batch is.
+        self.admit(m.next_claim(c) + n - 1, &mut on_hold)?;
         let rel = m.claim(c, n)?;
         self.ring
             .publish_run(rel, entries, self.seq.mark_word(), |_, to| {
@@ -76,6 +117,37 @@ impl<T: Send + Sync + 'static> Inner<T> {
             });
         // As in the shared batch: wakers run once the whole batch is out.
         self.waiters.notify_if_any();
+        Ok(rel)
+    }
+}
+
+/// A shared log's single write that waits for the holds before it claims
+/// (`try_write`, `write_timeout`, `write_async`): the claim is a
+/// compare-exchange made only once its segment is admitted.
+impl<T: Send + Sync + 'static> Inner<T> {
+    /// `data` is taken only once the write is claimed, so that a caller
+    /// told `Full` (a task told to wait) keeps it.
+    pub(crate) fn write_one_admitted(
+        &self,
+        created: SystemTime,
+        data: &mut Option<T>,
+        mut on_hold: OnHold<'_, '_>,
+    ) -> Result<u64, Error> {
+        let Mode::Shared(m) = &self.seq.mode else {
+            return Err(Error::ReadOnly);
+        };
+        let Some(d) = data else {
+            unreachable!("a write's payload is taken only once")
+        };
+        self.check_size(d)?;
+        let c = &self.seq.cursors;
+        let rel = m.claim_batch(c, 1, |at| self.admit(at, &mut on_hold))?;
+        let data = data.take().expect("checked above");
+        self.ring
+            .publish_one(rel, Entry { created, data }, self.seq.mark_word())?;
+        if m.advance(c, rel, rel + 1, |at| self.ring.published_end(at)) {
+            self.waiters.notify_if_any();
+        }
         Ok(rel)
     }
 }

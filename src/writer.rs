@@ -5,6 +5,7 @@
 
 use crate::clock::TickingClock;
 use crate::slot::{Entry, Slot};
+use crate::write::OnHold;
 use crate::{Error, Log, Offset};
 use std::fmt;
 use std::ops::Range;
@@ -167,7 +168,7 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
             seq.exclusive().claim(&seq.cursors, 1)?
         };
         if rel >= self.hi {
-            self.enter_segment(rel);
+            self.enter_segment(rel)?;
         }
         let inner = &*self.log.inner;
         let (mode, c) = (inner.seq.exclusive(), &inner.seq.cursors);
@@ -184,6 +185,18 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
         Ok(inner.cfg.start + rel)
     }
 
+    /// Before a write that must not wait for holding streams: `Ok` if the
+    /// next write installs no segment the holds forbid (`on_hold` says what
+    /// to do until then: write.rs).
+    pub(crate) fn admit_next(&self, on_hold: &mut OnHold<'_, '_>) -> Result<(), Error> {
+        let inner = &*self.log.inner;
+        let rel = inner.seq.exclusive().next_claim(&inner.seq.cursors);
+        if rel < self.hi {
+            return Ok(());
+        }
+        inner.admit(rel, on_hold)
+    }
+
     /// `data` if it is within `max_record_bytes`.
     #[cold]
     #[inline(never)]
@@ -193,11 +206,22 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
     }
 
     /// Finds (installing it if need be) the segment of `rel`, claimed and
-    /// not yet published, and keeps it for the writes that follow.
+    /// not yet published, and keeps it for the writes that follow. If the
+    /// holds kept the install waiting and the log closed meanwhile, takes
+    /// the claim back and answers `Closed` (hold.rs).
     #[cold]
-    fn enter_segment(&mut self, rel: u64) {
+    fn enter_segment(&mut self, rel: u64) -> Result<(), Error> {
         let inner = &*self.log.inner;
-        (self.slots, self.lo, self.hi) = inner.ring.write_segment(rel, inner.seq.mark_word());
+        match inner.ring.write_segment(rel, inner.seq.mark_word()) {
+            Ok(seg) => {
+                (self.slots, self.lo, self.hi) = seg;
+                Ok(())
+            }
+            Err(e) => {
+                inner.seq.exclusive().unclaim(&inner.seq.cursors, rel);
+                Err(e)
+            }
+        }
     }
 
     /// Appends a batch at consecutive offsets with one claim; as
@@ -221,7 +245,10 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
         // The kept segment stays valid: if the batch moves past it, the next
         // offset is past `hi` too.
         self.log
-            .append_pulled(items, true, |data| Entry { created, data })
+            .append_pulled(items, true, OnHold::Wait(None), |data| Entry {
+                created,
+                data,
+            })
     }
 
     /// Appends a batch whose records carry their own `created` times; as
@@ -246,7 +273,10 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
         let items = self.log.pull_batch(batch, |(_, d)| d)?;
         // As in `write_batch`.
         self.log
-            .append_pulled(items, true, |(created, data)| Entry { created, data })
+            .append_pulled(items, true, OnHold::Wait(None), |(created, data)| Entry {
+                created,
+                data,
+            })
     }
 
     /// Closes the log; as [`Log::close`]. Dropping the writer does too.

@@ -90,6 +90,21 @@ impl Exclusive {
         Ok(rel)
     }
 
+    /// The offset the writer's next claim gets (only the writer calls it).
+    #[inline]
+    pub(crate) fn next_claim(&self, c: &Cursors) -> u64 {
+        // Relaxed: the writer's own last store.
+        c.tail.load(Ordering::Relaxed)
+    }
+
+    /// Takes back the writer's claim at `rel`, which its install refused
+    /// (the log closed while the holds kept it waiting: `rel` is past the
+    /// end, hold.rs), so that `tail` is the end again.
+    #[cold]
+    pub(crate) fn unclaim(&self, c: &Cursors, rel: u64) {
+        c.tail.store(rel, Ordering::Relaxed);
+    }
+
     /// A claim that met `close`: it lands if the closer saw it.
     #[cold]
     fn claim_while_closing(&self, c: &Cursors, rel: u64, n: u64) -> Result<u64, Error> {
@@ -97,6 +112,8 @@ impl Exclusive {
         // the end, which is `tail` as it loaded it after `heavy`: this
         // claim's value or the one before (a later one can not exist yet).
         let end = c.end();
+        // The end is this claim's value or the one before, or, where holds
+        // forbid this claim's segment, its first offset (hold.rs).
         debug_assert!(end == rel || end == rel + n, "{end} {rel} {n}");
         if rel + n <= end {
             return Ok(rel);
@@ -117,7 +134,7 @@ impl Exclusive {
         c.mark.store(to, Ordering::Release);
     }
 
-    pub(super) fn close(&self, c: &Cursors) {
+    pub(super) fn close(&self, c: &Cursors, held_end: impl FnOnce() -> u64) {
         // AcqRel: one winner; a loser waits for the winner's end below.
         if self.closing.swap(true, Ordering::AcqRel) {
             c.end();
@@ -128,7 +145,8 @@ impl Exclusive {
         // `closing` (module docs). Relaxed: the end is what matters, and
         // readers wait on the mark to reach it.
         let end = c.tail.load(Ordering::Relaxed);
-        c.set_end(end);
+        // A claim in a segment the holds forbid fails (hold.rs).
+        c.set_end(end.min(held_end()));
     }
 
     pub(super) fn is_closed(&self) -> bool {

@@ -96,11 +96,13 @@ impl Sequencer {
 
     /// Closes the log: later claims fail. Returns once the end of what was
     /// written is stored, also when another thread's `close` won the race.
-    /// The caller wakes the waiters.
-    pub(crate) fn close(&self) {
+    /// `held_end` (called by the winner, after claims are refused) is the
+    /// first offset that holds forbid writing (hold.rs): claims at or past
+    /// it fail, so the end is at most it. The caller wakes the waiters.
+    pub(crate) fn close(&self, held_end: impl FnOnce() -> u64) {
         match &self.mode {
-            Mode::Shared(m) => m.close(&self.cursors),
-            Mode::Exclusive(m) => m.close(&self.cursors),
+            Mode::Shared(m) => m.close(&self.cursors, held_end),
+            Mode::Exclusive(m) => m.close(&self.cursors, held_end),
         }
     }
 

@@ -64,13 +64,21 @@ impl Shared {
 
     /// Claims `n` contiguous offsets; `Err(Closed)` if the log is closed.
     /// A compare-exchange loop rather than `fetch_add`: a batch may be as
-    /// large as the log's capacity, so a failed one must add nothing.
-    pub(crate) fn claim_batch(&self, c: &Cursors, n: u64) -> Result<u64, Error> {
+    /// large as the log's capacity, so a failed one must add nothing, and
+    /// `admit(first)` decides before each try whether a claim at `first`
+    /// may be made (the holds, hold.rs), and may wait.
+    pub(crate) fn claim_batch(
+        &self,
+        c: &Cursors,
+        n: u64,
+        mut admit: impl FnMut(u64) -> Result<(), Error>,
+    ) -> Result<u64, Error> {
         let mut cur = c.tail.load(Ordering::Relaxed);
         loop {
             if cur & CLOSED != 0 {
                 return Err(Error::Closed);
             }
+            admit(cur)?;
             // `cur + n` does not reach `CLOSED`: `n` is at most
             // `MAX_RETAINED` (2^62) and writing 2^62 records takes centuries.
             // Relaxed: as in `claim_one`.
@@ -163,12 +171,13 @@ impl Shared {
         moved
     }
 
-    pub(super) fn close(&self, c: &Cursors) {
+    pub(super) fn close(&self, c: &Cursors, held_end: impl FnOnce() -> u64) {
         let prev = c.tail.fetch_or(CLOSED, Ordering::AcqRel);
         if prev & CLOSED == 0 {
-            // Everything claimed before the fetch_or will be published;
-            // streams drain up to here and stop.
-            c.set_end(prev);
+            // Everything claimed before the fetch_or will be published,
+            // except claims in segments the holds forbid, which fail
+            // (hold.rs); streams drain up to here and stop.
+            c.set_end(prev.min(held_end()));
         } else {
             c.end();
         }

@@ -124,7 +124,7 @@ impl Holds {
     /// relative offset is `pos` (in `seg`); `None` if a writer is purging
     /// past `pos` (module docs: the stream gets `OutOfRange`).
     pub(crate) fn hold(&self, seg: u64, pos: u64, cancel: &Arc<AtomicBool>) -> Option<u64> {
-        let id = {
+        let (id, woken) = {
             let mut s = self.lock();
             let id = s.next_id;
             s.next_id += 1;
@@ -134,10 +134,11 @@ impl Holds {
                 confirmed: false,
                 cancel: Arc::clone(cancel),
             });
-            let woken = self.regate(&mut s);
-            debug_assert!(woken.is_empty(), "a new hold only lowers the gate");
-            id
+            // The gate may still rise: a holder cancelled since the last
+            // count no longer counts.
+            (id, self.regate(&mut s))
         };
+        wake(woken);
         // The stream's half of the Dekker pair (module docs).
         fence(Ordering::SeqCst);
         if self.intent.load(Ordering::Relaxed) > pos {

@@ -8,7 +8,9 @@
 //! floor (`fetch_add` + store), the lock-based log (with `SystemTime`, and
 //! with the same ticking clock), tokio's broadcast `send`, and the
 //! disruptor's single-producer `publish` (a handler thread busy-spins and
-//! consumes; no timestamp).
+//! consumes; no timestamp). `*_hold_idle`: `Log::write` and the `Writer`
+//! with a `Lag::Hold` stream registered that is never at stake (what
+//! holding costs a writer that never waits).
 
 #[allow(dead_code)]
 mod support;
@@ -16,7 +18,7 @@ mod support;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use disruptor::{BusySpinWithSpinLoopHint, Producer};
 use memlog::clock::{Clock, ManualClock, SystemClock, TickingClock};
-use memlog::Log;
+use memlog::{Lag, Log};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -117,6 +119,31 @@ fn write_1t_for<T: Payload>(c: &mut Criterion) {
             })
         });
     }
+
+    // A hold registered but never at stake (a `Lag::Hold` stream far past
+    // the end): the writes look at the holds once per segment, and never
+    // wait. Beside `memlog_free_clock` and `memlog_writer_free_clock`.
+    let log = memlog_log::<T>(Stamp::Free);
+    let held = log.stream(1 << 50).on_lag(Lag::Hold);
+    g.bench_function(BenchmarkId::new("memlog_free_clock_hold_idle", name), |b| {
+        b.iter(|| {
+            i += 1;
+            log.write(T::make(i)).unwrap()
+        })
+    });
+    drop((held, log));
+    let (mut w, log) = memlog_builder::<T>(Stamp::Free).build_exclusive().unwrap();
+    let held = log.stream(1 << 50).on_lag(Lag::Hold);
+    g.bench_function(
+        BenchmarkId::new("memlog_writer_free_clock_hold_idle", name),
+        |b| {
+            b.iter(|| {
+                i += 1;
+                w.write(T::make(i)).unwrap()
+            })
+        },
+    );
+    drop((held, w));
 
     let mut base = Baseline::<T>::new();
     g.bench_function(BenchmarkId::new("baseline_fetch_add_store", name), |b| {

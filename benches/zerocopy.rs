@@ -14,6 +14,11 @@
 //!   or once for the whole run (`disruptor_fixed_time`: the time's bytes
 //!   without the clock); then both in batches of 64
 //!   (`Writer::write_batch`, the disruptor's `batch_publish`).
+//! - `zc_hold_1w1r`: 1 writer → 1 stream that must see every record, both
+//!   lossless with room for 1024 records: memlog's `Writer` (and
+//!   `Log::write`) waiting for a `Lag::Hold` stream that visits, against
+//!   the disruptor's single producer with a ring of 1024 carrying the same
+//!   record (a u64 and a time from the same ticking clock).
 //! - `zc_read_1t`: one thread reading retained offsets: `Log::read`,
 //!   `Pinned::get` (by reference) and `Pinned::read` (clone) under one pin,
 //!   and the lock-based log.
@@ -30,7 +35,7 @@ use criterion::{
 };
 use disruptor::{BusySpinWithSpinLoopHint, Producer};
 use memlog::clock::{Clock, CoarseClock, SystemClock, TickingClock};
-use memlog::{Log, RecordRef, Stream, Writer};
+use memlog::{Lag, Log, RecordRef, Stream, Writer};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread;
@@ -193,7 +198,7 @@ fn by_disruptor() -> Duration {
 }
 
 fn by_disruptor_batches(batch: u64) -> Duration {
-    disruptor_run(batch, Ev::default, |e, i| e.v = i, |e| e.v)
+    disruptor_run(RING, batch, Ev::default, |e, i| e.v = i, |e| e.v)
 }
 
 /// `by_disruptor` with memlog's record in each event, checked by the
@@ -201,6 +206,11 @@ fn by_disruptor_batches(batch: u64) -> Duration {
 /// the time's bytes cost alone); else the producer reads the ticking clock
 /// per event (`Clock::now`), as `Log::write` does.
 fn by_disruptor_timed(fixed: bool) -> Duration {
+    by_disruptor_timed_in(RING, fixed)
+}
+
+/// `by_disruptor_timed` with a ring of `ring` events.
+fn by_disruptor_timed_in(ring: usize, fixed: bool) -> Duration {
     let clock = ticking();
     let once = clock.now();
     let empty = || TimedEv {
@@ -211,7 +221,7 @@ fn by_disruptor_timed(fixed: bool) -> Duration {
         e.created = if fixed { once } else { clock.now() };
         e.v = i;
     };
-    disruptor_run(1, empty, fill, |e| {
+    disruptor_run(ring, 1, empty, fill, |e| {
         if e.created > SystemTime::UNIX_EPOCH {
             e.v
         } else {
@@ -221,8 +231,10 @@ fn by_disruptor_timed(fixed: bool) -> Duration {
 }
 
 /// The disruptor's single producer writing `N` events with `fill`, `batch`
-/// at a time, to one handler that checks every `value`.
+/// at a time, into a ring of `ring` events, to one handler that checks
+/// every `value`.
 fn disruptor_run<E: Send + Sync + 'static>(
+    ring: usize,
     batch: u64,
     empty: impl Fn() -> E + Send + Sync + 'static,
     mut fill: impl FnMut(&mut E, u64),
@@ -241,7 +253,7 @@ fn disruptor_run<E: Send + Sync + 'static>(
         }
     };
     let start = Instant::now();
-    let mut p = disruptor::build_single_producer(RING, empty, BusySpinWithSpinLoopHint)
+    let mut p = disruptor::build_single_producer(ring, empty, BusySpinWithSpinLoopHint)
         .handle_events_with(handler)
         .build();
     if batch == 1 {
@@ -325,6 +337,75 @@ fn stream_group(c: &mut Criterion) {
     );
     g.bench_function(BenchmarkId::new("disruptor_batch64", "u64"), |b| {
         b.iter_custom(|it| (0..it).map(|_| by_disruptor_batches(BATCH)).sum())
+    });
+    g.finish();
+}
+
+// ---------------------------------------------------- lossless 1 -> 1
+
+/// Records a lossless contender keeps: memlog's retention (512-record
+/// segments, one history segment: 1024 at most), the disruptor's ring.
+const LOSSLESS: usize = 1024;
+
+/// 1 writer -> 1 stream that must see every record, both sides lossless
+/// with room for 1024 records: memlog's writer waits for a `Lag::Hold`
+/// stream, the disruptor's producer for its handler. The same record
+/// carried: a u64 and a time from the same ticking clock, checked.
+fn hold_group(c: &mut Criterion) {
+    let mut g = c.benchmark_group("zc_hold_1w1r");
+    g.sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(N));
+    let held = || {
+        Log::<u64>::builder()
+            .segment_size(LOSSLESS / 2)
+            .history_segments(1)
+            .clock(ticking().clone())
+    };
+    let (mut w, _log) = held().build_exclusive().unwrap();
+    g.bench_function(BenchmarkId::new("memlog_writer_hold_visit", "u64"), |b| {
+        b.iter_custom(|it| {
+            (0..it)
+                .map(|_| {
+                    let base = w.next_offset();
+                    let read = read_by_visit(w.log().stream(base).on_lag(Lag::Hold));
+                    one_to_one(
+                        base,
+                        |i| {
+                            w.write(i).unwrap();
+                        },
+                        read,
+                    )
+                })
+                .sum()
+        })
+    });
+    let log = held().build().unwrap();
+    g.bench_function(BenchmarkId::new("memlog_hold_visit", "u64"), |b| {
+        b.iter_custom(|it| {
+            (0..it)
+                .map(|_| {
+                    let base = log.next_offset();
+                    let read = read_by_visit(log.stream(base).on_lag(Lag::Hold));
+                    one_to_one(
+                        base,
+                        |i| {
+                            log.write(i).unwrap();
+                        },
+                        read,
+                    )
+                })
+                .sum()
+        })
+    });
+    g.bench_function(BenchmarkId::new("disruptor_timed", "u64"), |b| {
+        b.iter_custom(|it| {
+            (0..it)
+                .map(|_| by_disruptor_timed_in(LOSSLESS, false))
+                .sum()
+        })
     });
     g.finish();
 }
@@ -465,6 +546,6 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(30);
-    targets = stream_group, read_group, clock_group
+    targets = stream_group, hold_group, read_group, clock_group
 }
 criterion_main!(benches);

@@ -55,6 +55,11 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+// Layers, each module importing only those above it in this list: errors
+// and the retry rule; the shared state (connection, record paths, batches)
+// and the configuration that builds it; the follower and its stream; the
+// async log; on top, the replica and the blocking facade.
+mod batch;
 pub mod blocking;
 mod builder;
 mod error;
@@ -63,15 +68,18 @@ pub mod json;
 mod log;
 mod nats;
 mod replica;
+mod runtime;
+mod shared;
 mod stream;
 pub mod testing;
 
 pub use builder::Builder;
 pub use bytes::Bytes;
 pub use error::Error;
-pub use log::{JetStreamLog, WriteStats};
+pub use log::JetStreamLog;
 pub use memlog::{self, Offset, Record};
 pub use replica::{Replica, ReplicaBuilder, ReplicaStream};
+pub use shared::WriteStats;
 pub use stream::{Canceller, RecordStream};
 
 #[cfg(test)]

@@ -16,9 +16,9 @@
 //! `Err(OutOfRange)` if its next offset is not in the new one (and moves on
 //! silently if it is). No silent gap, no wrong offset.
 
-use crate::blocking::Runtime;
 use crate::follow::{Event, Follower};
-use crate::log::Shared;
+use crate::runtime::Runtime;
+use crate::shared::Shared;
 use crate::{Canceller, Error, JetStreamLog};
 use bytes::Bytes;
 use futures_util::task::noop_waker_ref;
@@ -159,6 +159,13 @@ impl ReplicaBuilder {
     }
 }
 
+impl JetStreamLog {
+    /// A replica of this log in a local `memlog::Log` (see [`Replica`]).
+    pub fn replica(&self) -> ReplicaBuilder {
+        ReplicaBuilder::new(self.clone(), None)
+    }
+}
+
 fn local_log(start: Offset, (segment_size, history): (usize, usize)) -> Result<Log<Bytes>, Error> {
     Ok(Log::builder()
         .start_offset(start)
@@ -228,10 +235,26 @@ async fn follow(mut f: Follower, rs: Arc<ReplicaShared>, js: Arc<Shared>, max_ba
                 }
                 continue;
             }
-            Ok(Event::Sealed) => return rs.stop(),
-            Err(e) => {
+            Ok(Event::End) => return rs.stop(),
+            Ok(Event::Deleted { seq }) => {
+                // A memlog log has no holes: stop here, with what came
+                // before it readable, rather than start a generation that
+                // would hide records the server still holds.
+                rs.set_error(Some(Error::Deleted {
+                    offset: js.offset_of(seq),
+                }));
+                return rs.stop();
+            }
+            // Passing: the follower keeps trying, with pauses.
+            Err(e @ Error::Unavailable { .. }) => {
                 rs.set_error(Some(e));
                 continue;
+            }
+            // Final (the stream was deleted, the server refuses the
+            // consumer): asking again would only repeat it.
+            Err(e) => {
+                rs.set_error(Some(e));
+                return rs.stop();
             }
         };
         // Take what else is ready, to write it in one batch.

@@ -904,7 +904,7 @@ fn bad_input_gives_a_clear_error_within_a_bounded_time() {
     // Oversized record: the limit is the server's max_payload less the
     // room for headers.
     let max = log.max_record_bytes();
-    assert_eq!(max, 1024 * 1024 - 128);
+    assert_eq!(max, 1024 * 1024 - 256);
     let e = within(
         &mut times,
         Duration::from_millis(500),
@@ -938,7 +938,7 @@ fn bad_input_gives_a_clear_error_within_a_bounded_time() {
     let second = blocking::JetStreamLog::builder(&url, "bad")
         .open_blocking()
         .unwrap();
-    log.close().unwrap();
+    log.seal().unwrap();
     let e = within(
         &mut times,
         Duration::from_secs(3),

@@ -20,8 +20,9 @@ const START_TAG: &str = "memlog start_offset=";
 /// JetStream's error code for "stream name already in use".
 const STREAM_EXISTS: u64 = 10058;
 
-/// Configures a [`JetStreamLog`]: the servers, the stream, its retention and
-/// the time limits. Start with [`JetStreamLog::builder`], end with
+/// Configures a [`JetStreamLog`](crate::JetStreamLog): the servers, the
+/// stream, its retention and the time limits. Start with
+/// [`JetStreamLog::builder`](crate::JetStreamLog::builder), end with
 /// [`create`](Builder::create) (make the stream if it is missing) or
 /// [`open`](Builder::open) (it must exist), or their `_blocking` forms.
 ///
@@ -58,6 +59,7 @@ pub struct Builder {
     max_record: Option<usize>,
     replicas: usize,
     memory: bool,
+    atomic: bool,
     duplicate_window: Duration,
     pub(crate) timeouts: Timeouts,
 }
@@ -72,6 +74,7 @@ impl fmt::Debug for Builder {
             .field("max_messages", &self.max_messages())
             .field("replicas", &self.replicas)
             .field("memory_storage", &self.memory)
+            .field("atomic_batches", &self.atomic)
             .field("timeouts", &self.timeouts)
             .finish()
     }
@@ -90,6 +93,7 @@ impl Builder {
             max_record: None,
             replicas: 1,
             memory: false,
+            atomic: true,
             duplicate_window: Duration::from_secs(120),
             timeouts: Timeouts {
                 op: Duration::from_secs(10),
@@ -155,6 +159,16 @@ impl Builder {
     /// survives the loss of one server.
     pub fn replicas(mut self, n: usize) -> Self {
         self.replicas = n;
+        self
+    }
+
+    /// Whether `write_batch` uses JetStream's atomic batches where the
+    /// server has them (default `true`): nats-server 2.12+ and a stream
+    /// with `allow_atomic` (this crate creates its streams with it there).
+    /// `false` sends every batch as pipelined single publishes, as on older
+    /// servers (see [`JetStreamLog::write_batch`](crate::JetStreamLog::write_batch)).
+    pub fn atomic_batches(mut self, yes: bool) -> Self {
+        self.atomic = yes;
         self
     }
 
@@ -444,7 +458,7 @@ impl Builder {
             capacity: u64::try_from(int("max_msgs")).ok(),
             max_record: self.max_record.unwrap_or(ceiling).min(ceiling),
             direct: flag("allow_direct"),
-            atomic: version >= (2, 12) && flag("allow_atomic"),
+            atomic: self.atomic && version >= (2, 12) && flag("allow_atomic"),
             sealed: false,
         })
     }

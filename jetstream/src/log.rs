@@ -24,6 +24,9 @@ use std::sync::Arc;
 /// offset for the same record. See the crate docs for where the semantics
 /// differ from memlog's.
 ///
+/// [`close`](JetStreamLog::close) ends this handle, as memlog's `close`
+/// ends a log; [`seal`](JetStreamLog::seal) ends the stream for everyone.
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -126,26 +129,41 @@ impl JetStreamLog {
     }
 
     /// Appends the records of `batch` and returns the offset each got, in
-    /// the batch's order.
-    ///
-    /// JetStream (nats-server 2.9) has no atomic batch: the records are
-    /// published back to back without waiting for each acknowledgement
-    /// (pipelined), each with its own message id and retried as
-    /// [`write`](JetStreamLog::write) is. The offsets are increasing and
-    /// contiguous when no other writer published meanwhile and no retry was
-    /// needed; otherwise they are what the server assigned, which is why
-    /// this returns them all rather than a range. All records get the same
-    /// checks first (`RecordTooLarge`, `BatchTooLarge` beyond the stream's
+    /// the batch's order. All records get the same checks first
+    /// (`RecordTooLarge`, `BatchTooLarge` beyond the stream's
     /// `max_messages`); if one fails nothing is sent.
+    ///
+    /// On nats-server 2.12 and later (and a stream with `allow_atomic`,
+    /// which this crate sets on the streams it creates there), the batch is
+    /// sent as a JetStream atomic batch: all of it is stored, at contiguous
+    /// offsets with no other writer's record between them, or none of it.
+    /// The server takes at most 1000 messages in one atomic batch; a longer
+    /// batch is sent as consecutive atomic batches of 1000, each
+    /// all-or-nothing and contiguous (another writer may come between two
+    /// of them), so a failure may leave the first thousands stored. A lost
+    /// acknowledgement is retried: the server refuses a batch whose message
+    /// ids it already stored (whole, not in part), and the offsets it got
+    /// are then read from the server's duplicate table: stored once, and
+    /// the offsets returned are its only ones.
+    ///
+    /// On older servers (and with
+    /// [`atomic_batches(false)`](Builder::atomic_batches)) there is no
+    /// atomic batch: the records are published back to back without waiting
+    /// for each acknowledgement (pipelined), each with its own message id
+    /// and retried as [`write`](JetStreamLog::write) is. The offsets are
+    /// increasing and contiguous when no other writer published meanwhile
+    /// and no retry was needed; otherwise they are what the server
+    /// assigned, which is why this returns them all rather than a range.
     ///
     /// # Errors
     /// As [`write`](JetStreamLog::write), and `BatchTooLarge`. After
-    /// [`Error::Unavailable`] some records may have landed; a batch written
-    /// with [`write_batch_with_id`](JetStreamLog::write_batch_with_id) can be
+    /// [`Error::Unavailable`] some records (pipelined) or some thousands
+    /// (atomic) may have landed; a batch written with
+    /// [`write_batch_with_id`](JetStreamLog::write_batch_with_id) can be
     /// retried with the same id, landing each record exactly once. After
-    /// `Closed`, the records sent before the stream was sealed (by any
-    /// process) may have landed: unlike memlog's, this batch can be cut by
-    /// the seal.
+    /// `Closed` from a [`seal`](JetStreamLog::seal) (by any process), a
+    /// pipelined batch may have landed the records sent before the seal:
+    /// unlike memlog's, it can be cut by the seal.
     pub async fn write_batch<I, B>(&self, batch: I) -> Result<Vec<Offset>, Error>
     where
         I: IntoIterator<Item = B>,
@@ -157,9 +175,9 @@ impl JetStreamLog {
 
     /// [`write_batch`](JetStreamLog::write_batch) with message ids derived
     /// from `batch_id` (`{batch_id}-{index}`): a retried batch lands each
-    /// record once within the duplicate window (with the exception that
-    /// [`write`](JetStreamLog::write) describes, on nats-server before
-    /// 2.11).
+    /// record once within the duplicate window and returns the same
+    /// offsets (with the exception that [`write`](JetStreamLog::write)
+    /// describes, on nats-server before 2.11).
     ///
     /// # Errors
     /// As [`write_batch`](JetStreamLog::write_batch).
@@ -370,7 +388,13 @@ impl JetStreamLog {
         let shared = &self.shared;
         let name = &shared.name;
         retry("seal", shared.timeouts.op, || async {
-            let info = api(&shared.js, name, format!("STREAM.INFO.{name}"), &().into()).await?;
+            let info = api(
+                &shared.js,
+                name,
+                format!("STREAM.INFO.{name}"),
+                &serde_json::Value::Null,
+            )
+            .await?;
             let mut cfg = info
                 .get("config")
                 .cloned()

@@ -295,7 +295,7 @@ async fn follow(mut f: Follower, rs: Arc<ReplicaShared>, js: Arc<Shared>, max_ba
 ///
 /// It survives a server restart or a leader change: it resumes at its next
 /// offset, with no gap and no duplicate. A sealed stream ends it (after the
-/// last record). If it falls behind the server's retention, it starts a new
+/// last record), and so does an error that can not clear. If it falls behind the server's retention, it starts a new
 /// local log; see the module docs on generations, [`ReplicaStream`] and
 /// [`generation`](Replica::generation).
 ///
@@ -412,16 +412,19 @@ impl Replica {
         self.stream(offset).recv_timeout(timeout).map(|_| ())
     }
 
-    /// Whether the replica still follows the stream (it stops on
-    /// [`stop`](Replica::stop), when the stream is sealed and drained, or
-    /// when the stream was deleted).
+    /// Whether the replica still follows the stream. It stops on
+    /// [`stop`](Replica::stop); when the stream is sealed, or the handle it
+    /// was made from closed, and it has the last record; and on an error
+    /// that can not clear (the stream was deleted, a message deleted from
+    /// the middle: see [`last_error`](Replica::last_error)).
     pub fn is_following(&self) -> bool {
         self.inner.shared.following.load(Ordering::Acquire)
     }
 
-    /// The last error the replica met while following, cleared by its next
-    /// successful write: `Unavailable` while the servers are unreachable
-    /// (it keeps trying), `StreamNotFound`.
+    /// The last error the replica met while following: `Unavailable` while
+    /// the servers are unreachable (it keeps trying, pausing longer each
+    /// time; cleared by its next successful write), or the error that
+    /// stopped it (`StreamNotFound`, [`Error::Deleted`], a server refusal).
     pub fn last_error(&self) -> Option<Error> {
         self.inner
             .shared

@@ -166,6 +166,13 @@ fn server() -> Server {
     Server::start().expect("start nats-server (see memlog_jetstream::testing)")
 }
 
+/// A log on a new stream with the builder's defaults.
+fn create(server: &Server, stream: &str) -> blocking::JetStreamLog {
+    blocking::JetStreamLog::builder(&server.url(), stream)
+        .create_blocking()
+        .unwrap()
+}
+
 fn open(server: &Server, stream: &str) -> Result<blocking::JetStreamLog, Error> {
     blocking::JetStreamLog::builder(&server.url(), stream).open_blocking()
 }
@@ -184,9 +191,7 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 #[test]
 fn a_bare_cr_in_a_header_value_does_not_kill_the_connection() {
     let server = server();
-    let log = blocking::JetStreamLog::builder(&server.url(), "cr")
-        .create_blocking()
-        .unwrap();
+    let log = create(&server, "cr");
     let replica = log.replica().start_blocking().unwrap();
     assert_eq!(log.write("before").unwrap(), 0);
     let mut raw = Raw::connect(&server);
@@ -210,9 +215,7 @@ fn a_bare_cr_in_a_header_value_does_not_kill_the_connection() {
 #[test]
 fn a_deleted_stream_ends_the_replica_and_its_streams_without_spinning() {
     let server = server();
-    let log = blocking::JetStreamLog::builder(&server.url(), "gone")
-        .create_blocking()
-        .unwrap();
+    let log = create(&server, "gone");
     log.write("x").unwrap();
     let replica = log.replica().start_blocking().unwrap();
     replica.wait_for(0, Duration::from_secs(30)).unwrap();

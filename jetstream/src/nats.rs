@@ -10,10 +10,13 @@ use std::time::{Duration, Instant};
 pub(crate) const SEALED: u64 = 10109;
 /// JetStream's error code for "stream not found".
 const STREAM_NOT_FOUND: u64 = 10059;
-/// JetStream's error codes for a cluster that is not ready yet (or lost a
-/// peer): "JetStream system temporarily unavailable", "no suitable peers
-/// for placement", "incomplete results".
-const CLUSTER_NOT_READY: [u64; 3] = [10008, 10005, 10004];
+/// JetStream's error codes for a cluster that is not ready yet, or is
+/// changing leaders: "incomplete results", "no suitable peers for
+/// placement", "not assigned to this server", "JetStream system temporarily
+/// unavailable", "can not handle request" (not the leader), "stream
+/// offline" (also with a reason), "consumer offline". Each clears once the
+/// cluster settles.
+const CLUSTER_NOT_READY: [u64; 8] = [10004, 10005, 10007, 10008, 10009, 10118, 10119, 10194];
 /// JetStream's error code for "message size exceeds maximum allowed".
 pub(crate) const MESSAGE_TOO_LARGE: u64 = 10054;
 /// JetStream's error code for a store that refused the message: with

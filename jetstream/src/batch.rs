@@ -196,8 +196,10 @@ impl Shared {
     /// still remembers it (within the duplicate window). The probe expects
     /// a last message id that no write ever has, so it is never stored: the
     /// server answers a known id as a duplicate before it checks that
-    /// (2.9 to 2.15 checked here; an expected last *sequence* is checked
-    /// first on 2.12+, so it would not do).
+    /// (checked on 2.9.10 and 2.15.1; an expected last *sequence* is checked
+    /// first on 2.15.1, so it would not do). On a server that checked the
+    /// expected id first, the probe would find nothing and the retried batch
+    /// would fail with 10201: never stored twice.
     async fn stored_at(&self, id: &str) -> Result<Option<u64>, Failure> {
         let never = format!("{}.probe-never-written", self.new_id());
         let probe = PublishMessage::build()

@@ -459,7 +459,6 @@ impl Builder {
             max_record: self.max_record.unwrap_or(ceiling).min(ceiling),
             direct: flag("allow_direct"),
             atomic: self.atomic && version >= (2, 12) && flag("allow_atomic"),
-            sealed: false,
         })
     }
 

@@ -48,7 +48,6 @@ pub(crate) struct Facts {
     /// Whether `write_batch` publishes atomic batches (nats-server 2.12+
     /// and the stream's `allow_atomic`).
     pub(crate) atomic: bool,
-    pub(crate) sealed: bool,
 }
 
 /// How this handle ends: the stream sealed on the server (by anyone), or
@@ -131,10 +130,6 @@ impl Shared {
     ) -> Shared {
         let inbox = client.new_inbox();
         let id_prefix = inbox.rsplit('.').next().unwrap_or(&inbox).to_string();
-        let ending = Ending {
-            sealed: facts.sealed,
-            ..Ending::default()
-        };
         Shared {
             client,
             js,
@@ -147,7 +142,8 @@ impl Shared {
             direct: facts.direct,
             atomic: facts.atomic,
             timeouts,
-            ending: watch::channel(ending).0,
+            // A sealed stream is refused before a log is made of it.
+            ending: watch::channel(Ending::default()).0,
             id_prefix,
             next_id: AtomicU64::new(0),
             stats: Stats::default(),

@@ -31,6 +31,13 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p) as usize]
 }
 
+/// Whether `nats-server: v2.15.1` is at least `want`.
+fn version_at_least(version: &str, want: (u64, u64)) -> bool {
+    let v = version.rsplit('v').next().unwrap_or("");
+    let mut p = v.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    (p.next().unwrap_or(0), p.next().unwrap_or(0)) >= want
+}
+
 fn row(what: &str, figure: String) {
     println!("| {what} | {figure} |");
 }
@@ -41,7 +48,12 @@ fn main() {
     let server = Server::start().expect("start nats-server (apt-get install -y nats-server)");
     let url = server.url();
     let cpus = thread::available_parallelism().map_or(0, |n| n.get());
-    println!("memlog-jetstream bench: nats-server 2.9 on 127.0.0.1, file store, {PAYLOAD}-byte payloads, {cpus} CPUs");
+    let version = std::process::Command::new(memlog_jetstream::testing::server_binary().unwrap())
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    println!("memlog-jetstream bench: {version} on 127.0.0.1, file store, {PAYLOAD}-byte payloads, {cpus} CPUs");
     println!();
     println!("| workload | result |");
     println!("|---|---|");
@@ -91,17 +103,29 @@ fn main() {
     );
 
     // Pipelined: write_batch sends the batch, then waits for the acks.
+    // Atomic (2.12+): one batch, one acknowledgement for the whole.
+    let pipelined = blocking::JetStreamLog::builder(&url, "bench")
+        .atomic_batches(false)
+        .open_blocking()
+        .unwrap();
+    let atomic = version_at_least(&version, (2, 12));
     for batch in [100u64, 1_000] {
         let total = 100_000 / scale;
-        let t = Instant::now();
-        for b in 0..total / batch {
-            log.write_batch((0..batch).map(|i| payload(b * batch + i)))
-                .unwrap();
+        let mut ways = vec![("pipelined acks", &pipelined)];
+        if atomic {
+            ways.push(("atomic", &log));
         }
-        row(
-            &format!("`write_batch` of {batch} (pipelined acks)"),
-            rate(total, t.elapsed()),
-        );
+        for (way, log) in ways {
+            let t = Instant::now();
+            for b in 0..total / batch {
+                log.write_batch((0..batch).map(|i| payload(b * batch + i)))
+                    .unwrap();
+            }
+            row(
+                &format!("`write_batch` of {batch} ({way})"),
+                rate(total, t.elapsed()),
+            );
+        }
     }
     let stored = log.next_offset().unwrap();
 

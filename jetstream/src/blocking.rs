@@ -6,53 +6,31 @@
 //! inside a tokio runtime panics): use [`crate::JetStreamLog`] there.
 
 use crate::replica::ReplicaBuilder;
+use crate::runtime::Runtime;
 use crate::{Builder, Canceller, Error, RecordStream, WriteStats};
 use bytes::Bytes;
 use memlog::{Offset, Record};
 use std::fmt;
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The runtime that runs the connection and the blocking calls. Dropping it
-/// stops its threads without waiting (and never panics, even inside another
-/// runtime).
-pub(crate) struct Runtime(Option<tokio::runtime::Runtime>);
-
-impl Runtime {
-    pub(crate) fn new() -> Result<Runtime, Error> {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("memlog-jetstream")
-            .enable_all()
-            .build()
-            .map(|rt| Runtime(Some(rt)))
-            .map_err(|e| Error::invalid(format!("could not start the client runtime: {e}")))
+impl Builder {
+    /// [`create`](Builder::create) for code without an async runtime: the log
+    /// runs on its own small runtime, as `reqwest::blocking` does.
+    ///
+    /// # Errors
+    /// As [`create`](Builder::create).
+    pub fn create_blocking(self) -> Result<JetStreamLog, Error> {
+        JetStreamLog::build(self, true)
     }
 
-    pub(crate) fn block_on<F: Future>(&self, f: F) -> F::Output {
-        self.0
-            .as_ref()
-            .expect("runtime lives until drop")
-            .block_on(f)
-    }
-
-    pub(crate) fn handle(&self) -> &tokio::runtime::Handle {
-        self.0.as_ref().expect("runtime lives until drop").handle()
-    }
-}
-
-impl fmt::Debug for Runtime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Runtime")
-    }
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        if let Some(rt) = self.0.take() {
-            rt.shutdown_background();
-        }
+    /// [`open`](Builder::open) for code without an async runtime.
+    ///
+    /// # Errors
+    /// As [`open`](Builder::open).
+    pub fn open_blocking(self) -> Result<JetStreamLog, Error> {
+        JetStreamLog::build(self, false)
     }
 }
 
@@ -70,7 +48,7 @@ impl Drop for Runtime {
 /// let writer = log.clone();
 /// std::thread::spawn(move || {
 ///     writer.write_batch(["a", "b"]).unwrap();
-///     writer.close().unwrap();
+///     writer.close().unwrap(); // this handle (and its clones) only
 /// });
 /// let got: Vec<_> = stream.map(|r| r.unwrap().data).collect();
 /// assert_eq!(got, ["a", "b"]);
@@ -89,7 +67,7 @@ impl fmt::Debug for JetStreamLog {
 }
 
 impl JetStreamLog {
-    pub(crate) fn build(builder: Builder, create: bool) -> Result<JetStreamLog, Error> {
+    fn build(builder: Builder, create: bool) -> Result<JetStreamLog, Error> {
         let rt = Arc::new(Runtime::new()?);
         let log = rt.block_on(async {
             if create {
@@ -207,12 +185,28 @@ impl JetStreamLog {
         self.rt.block_on(self.log.close())
     }
 
+    /// See [`crate::JetStreamLog::seal`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn seal(&self) -> Result<(), Error> {
+        self.rt.block_on(self.log.seal())
+    }
+
     /// See [`crate::JetStreamLog::is_closed`].
     ///
     /// # Errors
     /// As there.
     pub fn is_closed(&self) -> Result<bool, Error> {
         self.rt.block_on(self.log.is_closed())
+    }
+
+    /// See [`crate::JetStreamLog::is_sealed`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn is_sealed(&self) -> Result<bool, Error> {
+        self.rt.block_on(self.log.is_sealed())
     }
 
     /// See [`crate::JetStreamLog::stream_leader`].

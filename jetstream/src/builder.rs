@@ -1,41 +1,28 @@
 //! [`Builder`]: where the log lives, how long it keeps records, and how long
 //! a call may take.
 
-use crate::log::{JetStreamLog, Shared};
-use crate::nats::{retry, Failure};
+use crate::nats::{api, retry, Failure};
+use crate::shared::{Facts, Shared, Timeouts, HEADER_ROOM};
 use crate::Error;
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream;
 use async_nats::ServerAddr;
 use memlog::Offset;
+use serde_json::{json, Value};
 use std::fmt;
 use std::time::Duration;
 
-/// Written into the stream's description so that every process that opens
-/// the stream agrees on its start offset.
+/// The stream metadata key (nats-server 2.10+) that holds the start offset,
+/// so that every process that opens the stream agrees on it.
+const START_KEY: &str = "memlog.start_offset";
+/// Where the start offset was kept before metadata existed (and still is on
+/// 2.9), read when the metadata has none: the stream's description.
 const START_TAG: &str = "memlog start_offset=";
+/// JetStream's error code for "stream name already in use".
+const STREAM_EXISTS: u64 = 10058;
 
-/// The headers a write adds (the `Nats-Msg-Id` header and its framing) stay
-/// within this many bytes; the default `max_record_bytes` leaves them room
-/// in the server's `max_payload`.
-pub(crate) const HEADER_ROOM: usize = 128;
-
-/// How long calls may take. Every call of the crate is bounded by one of
-/// these; none waits for ever on the network.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Timeouts {
-    /// A whole operation, retries included.
-    pub(crate) op: Duration,
-    /// One request or publish acknowledgement.
-    pub(crate) request: Duration,
-    /// Connecting, per attempt.
-    pub(crate) connect: Duration,
-    /// How often an idle stream asks the server whether the stream was
-    /// sealed or purged past it, and whether its consumer is still alive.
-    pub(crate) poll: Duration,
-}
-
-/// Configures a [`JetStreamLog`]: the servers, the stream, its retention and
-/// the time limits. Start with [`JetStreamLog::builder`], end with
+/// Configures a [`JetStreamLog`](crate::JetStreamLog): the servers, the
+/// stream, its retention and the time limits. Start with
+/// [`JetStreamLog::builder`](crate::JetStreamLog::builder), end with
 /// [`create`](Builder::create) (make the stream if it is missing) or
 /// [`open`](Builder::open) (it must exist), or their `_blocking` forms.
 ///
@@ -72,6 +59,7 @@ pub struct Builder {
     max_record: Option<usize>,
     replicas: usize,
     memory: bool,
+    atomic: bool,
     duplicate_window: Duration,
     pub(crate) timeouts: Timeouts,
 }
@@ -86,6 +74,7 @@ impl fmt::Debug for Builder {
             .field("max_messages", &self.max_messages())
             .field("replicas", &self.replicas)
             .field("memory_storage", &self.memory)
+            .field("atomic_batches", &self.atomic)
             .field("timeouts", &self.timeouts)
             .finish()
     }
@@ -104,6 +93,7 @@ impl Builder {
             max_record: None,
             replicas: 1,
             memory: false,
+            atomic: true,
             duplicate_window: Duration::from_secs(120),
             timeouts: Timeouts {
                 op: Duration::from_secs(10),
@@ -114,8 +104,12 @@ impl Builder {
         }
     }
 
-    /// The subject the log publishes on (default: the stream's name). The
-    /// stream is created with this one subject.
+    /// The subject the log publishes on (default: the stream's name): a
+    /// literal subject (wildcards `*` and `>` are refused with
+    /// `InvalidConfig`). A new stream is created with this one subject; an
+    /// existing stream must have a subject that matches it (`cs.a` for a
+    /// stream of `cs.*` or `cs.>`). Every message of the stream, whatever
+    /// its subject, is a record of the log.
     pub fn subject(mut self, subject: &str) -> Self {
         self.subject = Some(subject.to_string());
         self
@@ -123,7 +117,9 @@ impl Builder {
 
     /// The offset of the stream's first message (default 0, or what the
     /// stream was created with). Offset = start offset + stream sequence − 1.
-    /// Stored in the stream's description, so other processes that open the
+    /// Stored in the stream's metadata (`memlog.start_offset`; on nats-server
+    /// 2.9, which has no metadata, in its description, which is also read
+    /// when the metadata has none), so other processes that open the
     /// stream use it too; opening with a different one fails `InvalidConfig`.
     pub fn start_offset(mut self, start: Offset) -> Self {
         self.start = Some(start);
@@ -152,7 +148,8 @@ impl Builder {
     }
 
     /// Refuse payloads longer than `n` bytes with `RecordTooLarge` (default
-    /// and ceiling: the server's `max_payload` less 128 bytes for headers).
+    /// and ceiling: the server's `max_payload`, or the stream's
+    /// `max_msg_size` if smaller, less 256 bytes for headers).
     pub fn max_record_bytes(mut self, n: usize) -> Self {
         self.max_record = Some(n);
         self
@@ -162,6 +159,16 @@ impl Builder {
     /// survives the loss of one server.
     pub fn replicas(mut self, n: usize) -> Self {
         self.replicas = n;
+        self
+    }
+
+    /// Whether `write_batch` uses JetStream's atomic batches where the
+    /// server has them (default `true`): nats-server 2.12+ and a stream
+    /// with `allow_atomic` (this crate creates its streams with it there).
+    /// `false` sends every batch as pipelined single publishes, as on older
+    /// servers (see [`JetStreamLog::write_batch`](crate::JetStreamLog::write_batch)).
+    pub fn atomic_batches(mut self, yes: bool) -> Self {
+        self.atomic = yes;
         self
     }
 
@@ -208,77 +215,6 @@ impl Builder {
         self
     }
 
-    /// Connects, creates the stream if it is missing, and returns the log. An
-    /// existing stream must have this builder's subject, retention and start
-    /// offset, else `InvalidConfig` says what differs.
-    ///
-    /// # Errors
-    /// [`Error::Connect`], `InvalidConfig`, [`Error::Unavailable`], [`Error::Server`].
-    pub async fn create(self) -> Result<JetStreamLog, Error> {
-        self.check()?;
-        let (client, js) = self.connect().await?;
-        let name = self.stream.clone();
-        let budget = self.timeouts.op;
-        let stream = retry("create", budget, || async {
-            match js.get_stream(&name).await {
-                Ok(s) => Ok(s),
-                Err(e) => match Failure::of(&name, &e) {
-                    Failure::Fatal(Error::StreamNotFound { .. }) => {
-                        match js.create_stream(self.stream_config()).await {
-                            Ok(s) => Ok(s),
-                            // Created by someone else meanwhile: get it next time.
-                            Err(e) => match Failure::of(&name, &e) {
-                                Failure::Fatal(Error::Server { code: 10058, .. }) => {
-                                    Err(Failure::Transient("created concurrently".into()))
-                                }
-                                f => Err(f),
-                            },
-                        }
-                    }
-                    f => Err(f),
-                },
-            }
-        })
-        .await?;
-        self.same_retention(&stream.cached_info().config)?;
-        self.finish(client, js, stream)
-    }
-
-    /// Connects to an existing stream and returns the log; its retention and
-    /// start offset are the stream's (a `start_offset` given here must match).
-    ///
-    /// # Errors
-    /// [`Error::StreamNotFound`], [`Error::Connect`], [`Error::Unavailable`].
-    pub async fn open(self) -> Result<JetStreamLog, Error> {
-        self.check()?;
-        let (client, js) = self.connect().await?;
-        let name = self.stream.clone();
-        let stream = retry("open", self.timeouts.op, || async {
-            js.get_stream(&name)
-                .await
-                .map_err(|e| Failure::of(&name, &e))
-        })
-        .await?;
-        self.finish(client, js, stream)
-    }
-
-    /// [`create`](Builder::create) for code without an async runtime: the log
-    /// runs on its own small runtime, as `reqwest::blocking` does.
-    ///
-    /// # Errors
-    /// As [`create`](Builder::create).
-    pub fn create_blocking(self) -> Result<crate::blocking::JetStreamLog, Error> {
-        crate::blocking::JetStreamLog::build(self, true)
-    }
-
-    /// [`open`](Builder::open) for code without an async runtime.
-    ///
-    /// # Errors
-    /// As [`open`](Builder::open).
-    pub fn open_blocking(self) -> Result<crate::blocking::JetStreamLog, Error> {
-        crate::blocking::JetStreamLog::build(self, false)
-    }
-
     fn subject_name(&self) -> String {
         self.subject.clone().unwrap_or_else(|| self.stream.clone())
     }
@@ -291,6 +227,7 @@ impl Builder {
     }
 
     fn check(&self) -> Result<(), Error> {
+        check_subject(&self.subject_name())?;
         if self.segment_size == 0 && !self.unlimited {
             return Err(Error::invalid("segment_size must be at least 1"));
         }
@@ -394,85 +331,252 @@ impl Builder {
         Ok((client, js))
     }
 
-    fn stream_config(&self) -> stream::Config {
-        stream::Config {
-            name: self.stream.clone(),
-            subjects: vec![self.subject_name()],
-            max_messages: self.max_messages().map_or(-1, |n| n as i64),
-            discard: stream::DiscardPolicy::Old,
-            storage: if self.memory {
-                stream::StorageType::Memory
-            } else {
-                stream::StorageType::File
+    /// Connects, gets the stream (creates it first if `create` and it is
+    /// missing), checks it, and returns what every handle of the log shares.
+    /// The stream's config is read raw: fields this client does not model
+    /// (metadata, `allow_atomic`) are read, and nothing is dropped.
+    pub(crate) async fn connect_shared(self, create: bool) -> Result<Shared, Error> {
+        self.check()?;
+        let (client, js) = self.connect().await?;
+        let version = server_version(&client.server_info().version);
+        let name = self.stream.clone();
+        let info = retry(
+            if create { "create" } else { "open" },
+            self.timeouts.op,
+            || async {
+                let subject = format!("STREAM.INFO.{name}");
+                match api(&js, &name, subject, &Value::Null).await {
+                    Err(Failure::Fatal(Error::StreamNotFound { .. })) if create => {
+                        let cfg = self.stream_config(version);
+                        match api(&js, &name, format!("STREAM.CREATE.{name}"), &cfg).await {
+                            // Created by someone else meanwhile: get it next time.
+                            Err(Failure::Fatal(Error::Server {
+                                code: STREAM_EXISTS,
+                                ..
+                            })) => Err(Failure::Transient("created concurrently".into())),
+                            r => r,
+                        }
+                    }
+                    r => r,
+                }
             },
-            num_replicas: self.replicas,
-            duplicate_window: self.duplicate_window,
-            allow_direct: true,
-            // Sequences stay dense inside the retained range: the only holes
-            // are at the front, where retention purges.
-            deny_delete: true,
-            description: Some(format!("{START_TAG}{}", self.start.unwrap_or(0))),
-            ..Default::default()
+        )
+        .await?;
+        let cfg = info.get("config").cloned().unwrap_or(Value::Null);
+        if create {
+            self.same_retention(&cfg)?;
         }
+        let facts = self.facts(&cfg, version, client.server_info().max_payload)?;
+        let stream = js
+            .get_stream_no_info(&name)
+            .await
+            .map_err(|e| Error::invalid(format!("stream name {name:?}: {e}")))?;
+        Ok(Shared::new(client, js, stream, facts, self.timeouts))
     }
 
-    /// Checks an existing stream against the builder and makes the log.
-    fn finish(
-        self,
-        client: async_nats::Client,
-        js: jetstream::Context,
-        stream: stream::Stream,
-    ) -> Result<JetStreamLog, Error> {
-        let cfg = stream.cached_info().config.clone();
-        let start = cfg
-            .description
-            .as_deref()
-            .and_then(|d| d.strip_prefix(START_TAG))
-            .map(|n| {
-                n.parse::<Offset>().map_err(|_| {
-                    Error::invalid(format!("stream description {n:?}: bad start offset"))
-                })
-            })
-            .transpose()?
-            .unwrap_or(0);
+    /// A new stream's config, as the JSON the server takes: only what this
+    /// crate sets (the server fills in its defaults).
+    fn stream_config(&self, version: (u64, u64)) -> Value {
+        let start = self.start.unwrap_or(0);
+        let mut cfg = json!({
+            "name": self.stream,
+            "subjects": [self.subject_name()],
+            "retention": "limits",
+            "max_msgs": self.max_messages().map_or(-1, |n| n as i64),
+            "discard": "old",
+            "storage": if self.memory { "memory" } else { "file" },
+            "num_replicas": self.replicas,
+            "duplicate_window": u64::try_from(self.duplicate_window.as_nanos()).unwrap_or(u64::MAX),
+            "allow_direct": true,
+            // Sequences stay dense inside the retained range: the only holes
+            // are at the front, where retention purges.
+            "deny_delete": true,
+            // Kept for 2.9 (no metadata) and for earlier versions of this
+            // crate; the metadata wins where both exist.
+            "description": format!("{START_TAG}{start}"),
+        });
+        if version >= (2, 10) {
+            cfg["metadata"] = json!({ START_KEY: start.to_string() });
+        }
+        if version >= (2, 12) {
+            cfg["allow_atomic"] = true.into();
+        }
+        cfg
+    }
+
+    /// Checks an existing stream's config against the builder and reads
+    /// what the log needs of it.
+    fn facts(&self, cfg: &Value, version: (u64, u64), max_payload: usize) -> Result<Facts, Error> {
+        let name = &self.stream;
+        if cfg.get("sealed").and_then(Value::as_bool) == Some(true) {
+            return Err(memlog::Error::Closed.into());
+        }
+        match cfg
+            .get("retention")
+            .and_then(Value::as_str)
+            .unwrap_or("limits")
+        {
+            "limits" => {}
+            other => {
+                return Err(Error::invalid(format!(
+                    "stream {name} has {other} retention: the server deletes messages as \
+                     consumers read them (interest) or acknowledge them (workqueue), so \
+                     offsets can not stay dense; a memlog log needs limits retention"
+                )))
+            }
+        }
+        let start = start_offset(cfg)?;
         if let Some(want) = self.start {
             if want != start {
                 return Err(Error::invalid(format!(
-                    "stream {} starts at offset {start}, not {want}",
-                    self.stream
+                    "stream {name} starts at offset {start}, not {want}"
                 )));
             }
         }
         let subject = self.subject_name();
-        if !cfg.subjects.contains(&subject) {
+        let subjects: Vec<&str> = cfg
+            .get("subjects")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !subjects.iter().any(|p| subject_matches(p, &subject)) {
             return Err(Error::invalid(format!(
-                "stream {} has subjects {:?}, not {subject:?}",
-                self.stream, cfg.subjects
+                "stream {name} has subjects {subjects:?}, none of which matches {subject:?}"
             )));
         }
-        let server_max = client.server_info().max_payload.saturating_sub(HEADER_ROOM);
-        let max_record = self.max_record.unwrap_or(server_max).min(server_max);
-        Ok(JetStreamLog::from_shared(Shared::new(
-            client,
-            js,
-            stream,
+        let int = |key: &str| cfg.get(key).and_then(Value::as_i64).unwrap_or(-1);
+        let mut ceiling = max_payload;
+        if let Ok(m) = usize::try_from(int("max_msg_size")) {
+            ceiling = ceiling.min(m);
+        }
+        let ceiling = ceiling.saturating_sub(HEADER_ROOM);
+        let flag = |key: &str| cfg.get(key).and_then(Value::as_bool) == Some(true);
+        Ok(Facts {
+            name: name.clone(),
             subject,
             start,
-            cfg,
-            max_record,
-            self.timeouts,
-        )))
+            capacity: u64::try_from(int("max_msgs")).ok(),
+            max_record: self.max_record.unwrap_or(ceiling).min(ceiling),
+            direct: flag("allow_direct"),
+            atomic: self.atomic && version >= (2, 12) && flag("allow_atomic"),
+        })
     }
 
     /// Checks, for `create`, that an existing stream keeps what the builder asks.
-    fn same_retention(&self, cfg: &stream::Config) -> Result<(), Error> {
+    fn same_retention(&self, cfg: &Value) -> Result<(), Error> {
         let want = self.max_messages().map_or(-1, |n| n as i64);
-        if cfg.max_messages != want {
+        let has = cfg.get("max_msgs").and_then(Value::as_i64).unwrap_or(-1);
+        if has != want {
             return Err(Error::invalid(format!(
-                "stream {} keeps max_messages {}, this builder asks for {want}",
-                self.stream, cfg.max_messages
+                "stream {} keeps max_messages {has}, this builder asks for {want}",
+                self.stream
             )));
         }
         Ok(())
+    }
+}
+
+/// The start offset kept in the stream's config: its metadata, else (a
+/// stream made on 2.9, or by an earlier version of this crate) its
+/// description, else 0.
+fn start_offset(cfg: &Value) -> Result<Offset, Error> {
+    let bad = |n: &str| Error::invalid(format!("stream config: bad start offset {n:?}"));
+    if let Some(n) = cfg
+        .get("metadata")
+        .and_then(|m| m.get(START_KEY))
+        .and_then(Value::as_str)
+    {
+        return n.parse().map_err(|_| bad(n));
+    }
+    match cfg
+        .get("description")
+        .and_then(Value::as_str)
+        .and_then(|d| d.strip_prefix(START_TAG))
+    {
+        Some(n) => n.parse().map_err(|_| bad(n)),
+        None => Ok(0),
+    }
+}
+
+/// `(major, minor)` of a server version such as `2.15.1` (`(0, 0)` if it
+/// does not parse: every newer feature stays off).
+pub(crate) fn server_version(v: &str) -> (u64, u64) {
+    let mut parts = v.trim_start_matches('v').split(['.', '-']);
+    let mut next = || parts.next().and_then(|p| p.parse().ok());
+    match (next(), next()) {
+        (Some(major), Some(minor)) => (major, minor),
+        _ => (0, 0),
+    }
+}
+
+/// Whether a literal `subject` is among those the stream subject `pattern`
+/// names: tokens separated by `.`, `*` matching one token, a final `>` one
+/// or more.
+pub(crate) fn subject_matches(pattern: &str, subject: &str) -> bool {
+    let mut p = pattern.split('.');
+    let mut s = subject.split('.');
+    loop {
+        match (p.next(), s.next()) {
+            (Some(">"), Some(_)) => return true,
+            (Some("*"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// Checks that `subject` is a literal NATS subject a log can publish on.
+fn check_subject(subject: &str) -> Result<(), Error> {
+    let bad = |why: &str| Err(Error::invalid(format!("subject {subject:?}: {why}")));
+    if subject.is_empty() || subject.split('.').any(str::is_empty) {
+        return bad("empty token");
+    }
+    if subject.chars().any(char::is_whitespace) {
+        return bad("white space");
+    }
+    if subject.split('.').any(|t| t == "*" || t == ">") {
+        return bad("a log publishes on a literal subject, not a wildcard");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_match_as_nats_does() {
+        for (p, s, yes) in [
+            ("cs.*", "cs.a", true),
+            ("cs.*", "cs.a.b", false),
+            ("cs.*", "cs", false),
+            ("cs.>", "cs.a.b", true),
+            ("cs.>", "cs", false),
+            ("cs", "cs", true),
+            ("cs", "cs.a", false),
+            ("*.a", "x.a", true),
+            (">", "x", true),
+        ] {
+            assert_eq!(subject_matches(p, s), yes, "{p} ~ {s}");
+        }
+        assert!(check_subject("cs.a").is_ok());
+        for s in ["cs.*", "cs.>", "", "a..b", "a b", ">"] {
+            assert!(check_subject(s).is_err(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn versions_and_start_offsets_parse() {
+        assert_eq!(server_version("2.15.1"), (2, 15));
+        assert_eq!(server_version("v2.9.10"), (2, 9));
+        assert_eq!(server_version("2.11.0-RC.1"), (2, 11));
+        assert_eq!(server_version("dev"), (0, 0));
+        let both = json!({"metadata": {START_KEY: "7"}, "description": format!("{START_TAG}9")});
+        assert_eq!(start_offset(&both).unwrap(), 7);
+        let old = json!({"description": format!("{START_TAG}9")});
+        assert_eq!(start_offset(&old).unwrap(), 9);
+        assert_eq!(start_offset(&json!({"description": "edited"})).unwrap(), 0);
+        assert!(start_offset(&json!({"metadata": {START_KEY: "x"}})).is_err());
     }
 }

@@ -45,6 +45,16 @@ pub enum Error {
         /// The last failure the client saw.
         detail: String,
     },
+    /// The message at `offset` was deleted from the middle of the stream (by
+    /// a client other than this crate: the streams it creates deny
+    /// deletes). A memlog log has no holes, so this is said, never skipped:
+    /// reads of that offset, a stream that reaches it and a replica that
+    /// reaches it end here (records before it stay readable; a new stream
+    /// from `offset + 1` goes on).
+    Deleted {
+        /// The offset that was deleted.
+        offset: memlog::Offset,
+    },
     /// A payload did not encode or decode ([`json`](crate::json)).
     Codec(String),
     /// The server refused the operation for a reason not listed above.
@@ -59,13 +69,14 @@ pub enum Error {
 impl Error {
     /// A stable, machine-readable name for the error: memlog's
     /// [`kind`](memlog::Error::kind) for [`Error::Log`], else `connect`,
-    /// `stream_not_found`, `unavailable`, `codec` or `server`.
+    /// `stream_not_found`, `unavailable`, `deleted`, `codec` or `server`.
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Log(e) => e.kind(),
             Error::Connect { .. } => "connect",
             Error::StreamNotFound { .. } => "stream_not_found",
             Error::Unavailable { .. } => "unavailable",
+            Error::Deleted { .. } => "deleted",
             Error::Codec(_) => "codec",
             Error::Server { .. } => "server",
         }
@@ -114,6 +125,10 @@ impl fmt::Display for Error {
             Error::Unavailable { op, waited, detail } => write!(
                 f,
                 "{op}: no answer from JetStream within {waited:?} (retries included): {detail}"
+            ),
+            Error::Deleted { offset } => write!(
+                f,
+                "the message at offset {offset} was deleted from the middle of the stream"
             ),
             Error::Codec(why) => write!(f, "payload encoding: {why}"),
             Error::Server { code, description } => {

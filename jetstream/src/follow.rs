@@ -13,10 +13,14 @@
 //! for a poll interval although the stream has the next message) it is
 //! replaced by a new one at the next expected sequence: no gap, no
 //! duplicate. While idle it asks for the stream's state every poll interval:
-//! a sealed stream it has drained is [`Event::Sealed`].
+//! a sealed stream it has drained, or a closed handle's end, is
+//! [`Event::End`]. A message deleted from the middle of the stream (by
+//! another client) is [`Event::Deleted`]. Errors that can not clear (the
+//! stream was deleted) are returned at once; transient ones are retried
+//! with a growing pause, never in a tight loop.
 
-use crate::log::Shared;
 use crate::nats::Failure;
+use crate::shared::{Ending, Shared};
 use crate::Error;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use bytes::Bytes;
@@ -55,8 +59,21 @@ pub(crate) enum Event {
     /// The messages from the expected sequence up to (not including) `next`
     /// are gone (purged by retention); the follower continues at `next`.
     Gap { next: u64 },
-    /// The stream is sealed and every message was delivered.
-    Sealed,
+    /// The stream is sealed, or this handle closed, and every message up
+    /// to its end was delivered.
+    End,
+    /// The message at sequence `seq` was deleted from the middle of the
+    /// stream (it is neither purged by retention nor coming).
+    Deleted { seq: u64 },
+}
+
+/// The pause before the `n`th new consumer in a row that delivered nothing:
+/// none for the first, then 50 ms doubling up to 2 s.
+fn backoff(n: u32) -> Duration {
+    match n {
+        0 => Duration::ZERO,
+        n => (Duration::from_millis(50) * 2u32.pow((n - 1).min(6))).min(Duration::from_secs(2)),
+    }
 }
 
 pub(crate) struct Follower {
@@ -66,24 +83,27 @@ pub(crate) struct Follower {
     consumer: Option<(pull::Stream, String)>,
     /// A message that arrived after a gap, delivered on the next call.
     pending: Option<Msg>,
-    sealed: watch::Receiver<bool>,
+    ending: watch::Receiver<Ending>,
     /// Since when, and why, the server has not been reachable.
     trouble: Option<(Instant, String)>,
     /// How many times in a row a consumer skipped the expected sequence.
     skips: u32,
+    /// How many consumers in a row were made without delivering anything.
+    fruitless: u32,
 }
 
 impl Follower {
     pub(crate) fn new(shared: Arc<Shared>, next: u64) -> Follower {
-        let sealed = shared.sealed.subscribe();
+        let ending = shared.ending.subscribe();
         Follower {
             shared,
             next,
             consumer: None,
             pending: None,
-            sealed,
+            ending,
             trouble: None,
             skips: 0,
+            fruitless: 0,
         }
     }
 
@@ -92,30 +112,35 @@ impl Follower {
     /// # Errors
     /// [`Error::Unavailable`] after the server was unreachable for the
     /// operation timeout (the follower stays usable and keeps trying on the
-    /// next call); a final server answer (the stream was deleted).
+    /// next call); any other error is final (the stream was deleted, the
+    /// server refuses the consumer) and the follower must not be asked again.
     pub(crate) async fn next(&mut self) -> Result<Event, Error> {
         if let Some(m) = self.pending.take() {
             self.next = m.seq + 1;
             return Ok(Event::Msg(m));
         }
         loop {
+            if self.shared.closed_end().is_some_and(|end| self.next > end) {
+                return Ok(Event::End);
+            }
             if self.consumer.is_none() {
+                tokio::time::sleep(backoff(self.fruitless)).await;
+                self.fruitless = self.fruitless.saturating_add(1);
                 if let Err(f) = self.subscribe().await {
                     self.trouble(f)?;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             }
             let (msgs, _) = self.consumer.as_mut().expect("subscribed above");
             // Once sealed (in this process), check for the end often.
-            let idle = if *self.sealed.borrow() {
+            let idle = if self.ending.borrow().sealed {
                 self.shared.timeouts.poll.min(Duration::from_millis(50))
             } else {
                 self.shared.timeouts.poll
             };
             let got = tokio::select! {
                 m = tokio::time::timeout(idle, msgs.next()) => m.ok(),
-                _ = self.sealed.changed() => None,
+                _ = self.ending.changed() => None,
             };
             match got {
                 Some(Some(Ok(m))) => {
@@ -128,6 +153,7 @@ impl Follower {
                         }
                     };
                     self.trouble = None;
+                    self.fruitless = 0;
                     if seq < self.next {
                         continue; // delivered before: not again
                     }
@@ -165,9 +191,8 @@ impl Follower {
     /// skipped a message the stream has, which nats-server 2.9 does right
     /// after a leader change in a cluster (the message shows up moments
     /// later): start a new consumer at the expected sequence. Only if that
-    /// keeps happening and the leader has no such message (a message deleted
-    /// from the middle, which streams this crate creates forbid) is it a gap
-    /// too.
+    /// keeps happening and the leader has no such message is it a message
+    /// deleted from the middle (which streams this crate creates forbid).
     async fn skipped(&mut self, msg: Msg) -> Result<Option<Event>, Error> {
         self.drop_consumer();
         let first = match self.shared.info_once().await {
@@ -187,11 +212,15 @@ impl Follower {
             return Ok(None);
         }
         self.skips = 0;
-        self.next = if first > self.next {
-            first.min(msg.seq)
-        } else {
-            self.next + 1
-        };
+        if first <= self.next {
+            let seq = self.next;
+            self.next += 1;
+            if self.next == msg.seq {
+                self.pending = Some(msg);
+            }
+            return Ok(Some(Event::Deleted { seq }));
+        }
+        self.next = first.min(msg.seq);
         if self.next == msg.seq {
             self.pending = Some(msg);
         }
@@ -215,7 +244,7 @@ impl Follower {
             return Ok(Some(Event::Gap { next: self.next }));
         }
         if info.config.sealed && self.next > state.last_sequence {
-            return Ok(Some(Event::Sealed));
+            return Ok(Some(Event::End));
         }
         if state.last_sequence >= self.next {
             // The next message exists but did not come: the consumer is

@@ -1,21 +1,15 @@
 //! [`JetStreamLog`]: memlog's operations on a JetStream stream (async).
 
-use crate::builder::{Builder, Timeouts};
-use crate::nats::{retry, Failure, MESSAGE_TOO_LARGE};
-use crate::replica::ReplicaBuilder;
+use crate::builder::Builder;
+use crate::nats::{api, retry};
+use crate::shared::{Shared, WriteStats};
 use crate::stream::RecordStream;
 use crate::Error;
-use async_nats::jetstream::context::{PublishAckFuture, PublishError};
-use async_nats::jetstream::{self, message::PublishMessage, stream};
 use bytes::Bytes;
-use futures_util::stream::FuturesOrdered;
 use futures_util::StreamExt;
 use memlog::{Offset, Record};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
-use tokio::sync::watch;
 
 /// A log whose records live in a NATS JetStream stream: memlog's operations
 /// and errors, shared by every process that opens the stream, durable (file
@@ -29,6 +23,9 @@ use tokio::sync::watch;
 /// (`offset = start_offset + sequence - 1`), so every process sees the same
 /// offset for the same record. See the crate docs for where the semantics
 /// differ from memlog's.
+///
+/// [`close`](JetStreamLog::close) ends this handle, as memlog's `close`
+/// ends a log; [`seal`](JetStreamLog::seal) ends the stream for everyone.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -57,269 +54,6 @@ pub struct JetStreamLog {
     pub(crate) shared: Arc<Shared>,
 }
 
-/// What every handle, stream and replica of one log shares.
-pub(crate) struct Shared {
-    pub(crate) js: jetstream::Context,
-    pub(crate) stream: stream::Stream,
-    pub(crate) name: String,
-    subject: String,
-    pub(crate) start: Offset,
-    pub(crate) capacity: Option<u64>,
-    max_record: usize,
-    direct: bool,
-    pub(crate) timeouts: Timeouts,
-    /// Whether the stream is known to be sealed (by us or seen in its info);
-    /// waiting streams watch it.
-    pub(crate) sealed: watch::Sender<bool>,
-    /// Prefix of the message ids this handle makes: unique per connection.
-    id_prefix: String,
-    next_id: AtomicU64,
-    /// Acknowledged, retried, deduplicated: see [`WriteStats`].
-    stats: [AtomicU64; 3],
-    pub(crate) rt: tokio::runtime::Handle,
-}
-
-/// Counters of what this handle's writes did, for monitoring and tests.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WriteStats {
-    /// Records acknowledged by the server.
-    pub acknowledged: u64,
-    /// Publish attempts that were retried (timeout, lost connection, leader
-    /// election), each with the record's same message id.
-    pub retried: u64,
-    /// Acknowledgements that said "duplicate": a retry whose first attempt
-    /// had landed; the server kept one copy and gave its offset.
-    pub deduplicated: u64,
-}
-
-impl Shared {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        client: async_nats::Client,
-        js: jetstream::Context,
-        stream: stream::Stream,
-        subject: String,
-        start: Offset,
-        cfg: stream::Config,
-        max_record: usize,
-        timeouts: Timeouts,
-    ) -> Shared {
-        let inbox = client.new_inbox();
-        let id_prefix = inbox.rsplit('.').next().unwrap_or(&inbox).to_string();
-        Shared {
-            js,
-            name: cfg.name.clone(),
-            stream,
-            subject,
-            start,
-            capacity: u64::try_from(cfg.max_messages).ok(),
-            max_record,
-            direct: cfg.allow_direct,
-            timeouts,
-            sealed: watch::channel(cfg.sealed).0,
-            id_prefix,
-            next_id: AtomicU64::new(0),
-            stats: Default::default(),
-            rt: tokio::runtime::Handle::current(),
-        }
-    }
-
-    /// The offset of stream sequence `seq` (at least 1).
-    pub(crate) fn offset_of(&self, seq: u64) -> Offset {
-        self.start + (seq - 1)
-    }
-
-    /// The stream sequence of `offset`: `OutOfRange` below the start offset;
-    /// an offset whose sequence does not fit in `u64` can never be written.
-    pub(crate) fn seq_of(&self, offset: Offset) -> Result<u64, Error> {
-        let rel = offset
-            .checked_sub(self.start)
-            .ok_or(memlog::Error::OutOfRange)?;
-        Ok(rel.checked_add(1).ok_or(memlog::Error::FutureOffset)?)
-    }
-
-    pub(crate) fn mark_sealed(&self) {
-        self.sealed
-            .send_if_modified(|s| !std::mem::replace(s, true));
-    }
-
-    pub(crate) fn is_sealed(&self) -> bool {
-        *self.sealed.borrow()
-    }
-
-    /// The stream's info, one request.
-    pub(crate) async fn info_once(&self) -> Result<stream::Info, Failure> {
-        let info = self
-            .stream
-            .get_info()
-            .await
-            .map_err(|e| Failure::of(&self.name, &e))?;
-        if info.config.sealed {
-            self.mark_sealed();
-        }
-        Ok(info)
-    }
-
-    /// The stream's info, retried within the operation timeout.
-    pub(crate) async fn info(&self, op: &'static str) -> Result<stream::Info, Error> {
-        retry(op, self.timeouts.op, || self.info_once()).await
-    }
-
-    fn record(&self, m: jetstream::message::StreamMessage) -> Record<Bytes> {
-        Record {
-            offset: self.offset_of(m.sequence),
-            created: SystemTime::from(m.time),
-            data: m.payload,
-        }
-    }
-
-    /// One attempt to get message `seq`: `None` if the server has none.
-    /// `leader` asks the stream leader (consistent); otherwise any replica
-    /// answers a direct get (fast, possibly behind the leader).
-    pub(crate) async fn get_once(
-        &self,
-        seq: u64,
-        leader: bool,
-    ) -> Result<Option<Record<Bytes>>, Failure> {
-        use jetstream::stream::{DirectGetErrorKind as D, RawMessageErrorKind as R};
-        if self.direct && !leader {
-            return match self.stream.direct_get(seq).await {
-                Ok(m) => Ok(Some(self.record(m))),
-                Err(e) => match e.kind() {
-                    D::NotFound => Ok(None),
-                    D::ErrorResponse(status, why)
-                        if status.as_u16() != 503 && status.as_u16() != 408 =>
-                    {
-                        Err(Failure::Fatal(Error::Server {
-                            code: status.as_u16().into(),
-                            description: why,
-                        }))
-                    }
-                    _ => Err(Failure::of(&self.name, &e)),
-                },
-            };
-        }
-        match self.stream.get_raw_message(seq).await {
-            Ok(m) => Ok(Some(self.record(m))),
-            Err(e) if matches!(e.kind(), R::NoMessageFound) => Ok(None),
-            Err(e) => Err(Failure::of(&self.name, &e)),
-        }
-    }
-
-    async fn get(&self, seq: u64, leader: bool) -> Result<Option<Record<Bytes>>, Error> {
-        retry("read", self.timeouts.op, || self.get_once(seq, leader)).await
-    }
-
-    fn check_size(&self, len: usize) -> Result<(), Error> {
-        if len > self.max_record {
-            return Err(memlog::Error::RecordTooLarge {
-                len,
-                max: self.max_record,
-            }
-            .into());
-        }
-        Ok(())
-    }
-
-    /// Publishes one record with message id `id`, retrying with the same id
-    /// until it is acknowledged or the operation timeout is spent.
-    async fn publish(&self, id: &str, payload: Bytes) -> Result<Offset, Error> {
-        let len = payload.len();
-        let mut attempts = 0u32;
-        let ack = retry("write", self.timeouts.op, || {
-            attempts += 1;
-            if attempts > 1 {
-                self.stats[1].fetch_add(1, Ordering::Relaxed);
-            }
-            self.publish_once(id, payload.clone(), len)
-        })
-        .await?;
-        Ok(self.acknowledged(&ack))
-    }
-
-    /// Counts an acknowledgement and returns its offset.
-    fn acknowledged(&self, ack: &jetstream::publish::PublishAck) -> Offset {
-        self.stats[0].fetch_add(1, Ordering::Relaxed);
-        if ack.duplicate {
-            self.stats[2].fetch_add(1, Ordering::Relaxed);
-        }
-        self.offset_of(ack.sequence)
-    }
-
-    /// Sends one record; the future that follows waits for its ack.
-    async fn send(&self, id: &str, payload: Bytes) -> Result<PublishAckFuture, PublishError> {
-        self.js
-            .send_publish(
-                self.subject.clone(),
-                PublishMessage::build().payload(payload).message_id(id),
-            )
-            .await
-    }
-
-    async fn publish_once(
-        &self,
-        id: &str,
-        payload: Bytes,
-        len: usize,
-    ) -> Result<jetstream::publish::PublishAck, Failure> {
-        use jetstream::context::PublishErrorKind as K;
-        let sent = self.send(id, payload).await;
-        let result = match sent {
-            Ok(ack) => ack.await,
-            Err(e) => Err(e),
-        };
-        let e = match result {
-            Ok(ack) => return Ok(ack),
-            Err(e) => e,
-        };
-        let too_large = || {
-            Failure::Fatal(
-                memlog::Error::RecordTooLarge {
-                    len,
-                    max: self.max_record,
-                }
-                .into(),
-            )
-        };
-        match e.kind() {
-            K::MaxPayloadExceeded => Err(too_large()),
-            // No responders: the stream has no leader right now (restart,
-            // election), or it was deleted. Ask which.
-            K::StreamNotFound => match self.js.get_stream(&self.name).await {
-                Err(ge) => match Failure::of(&self.name, &ge) {
-                    f @ Failure::Fatal(Error::StreamNotFound { .. }) => Err(f),
-                    _ => Err(Failure::Transient(e.to_string())),
-                },
-                Ok(_) => Err(Failure::Transient(e.to_string())),
-            },
-            _ => match Failure::of(&self.name, &e) {
-                Failure::Fatal(Error::Server { code, .. }) if code == MESSAGE_TOO_LARGE => {
-                    Err(too_large())
-                }
-                f @ Failure::Fatal(Error::Log(memlog::Error::Closed)) => {
-                    self.mark_sealed();
-                    Err(f)
-                }
-                f => Err(f),
-            },
-        }
-    }
-}
-
-/// How many acks one `write_batch` keeps outstanding.
-const ACK_WINDOW: usize = 1024;
-
-/// Records the outcome of record `i` of a batch: its offset, or the batch's
-/// first error.
-fn settle(offsets: &mut [Offset], failed: &mut Option<Error>, i: usize, r: Result<Offset, Error>) {
-    match r {
-        Ok(o) => offsets[i] = o,
-        Err(e) => {
-            failed.get_or_insert(e);
-        }
-    }
-}
-
 impl fmt::Debug for JetStreamLog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &self.shared;
@@ -328,7 +62,7 @@ impl fmt::Debug for JetStreamLog {
             .field("subject", &s.subject)
             .field("start_offset", &s.start)
             .field("max_messages", &s.capacity)
-            .field("sealed", &s.is_sealed())
+            .field("closed", &s.is_closed())
             .finish()
     }
 }
@@ -338,24 +72,6 @@ impl JetStreamLog {
     /// (`nats://host:port`, several separated by commas).
     pub fn builder(servers: &str, stream: &str) -> Builder {
         Builder::new(servers, stream)
-    }
-
-    pub(crate) fn from_shared(shared: Shared) -> JetStreamLog {
-        JetStreamLog {
-            shared: Arc::new(shared),
-        }
-    }
-
-    fn new_id(&self) -> String {
-        let n = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        format!("{}-{n}", self.shared.id_prefix)
-    }
-
-    fn check_open(&self) -> Result<(), Error> {
-        if self.shared.is_sealed() {
-            return Err(memlog::Error::Closed.into());
-        }
-        Ok(())
     }
 
     /// Appends a record and returns its offset, once the server has stored
@@ -392,7 +108,7 @@ impl JetStreamLog {
     /// (the record may have landed: see [`write_with_id`](JetStreamLog::write_with_id)),
     /// [`Error::StreamNotFound`], [`Error::Server`].
     pub async fn write(&self, data: impl Into<Bytes>) -> Result<Offset, Error> {
-        let id = self.new_id();
+        let id = self.shared.new_id();
         self.write_with_id(&id, data).await
     }
 
@@ -408,45 +124,60 @@ impl JetStreamLog {
     pub async fn write_with_id(&self, id: &str, data: impl Into<Bytes>) -> Result<Offset, Error> {
         let data = data.into();
         self.shared.check_size(data.len())?;
-        self.check_open()?;
+        self.shared.check_open()?;
         self.shared.publish(id, data).await
     }
 
     /// Appends the records of `batch` and returns the offset each got, in
-    /// the batch's order.
-    ///
-    /// JetStream (nats-server 2.9) has no atomic batch: the records are
-    /// published back to back without waiting for each acknowledgement
-    /// (pipelined), each with its own message id and retried as
-    /// [`write`](JetStreamLog::write) is. The offsets are increasing and
-    /// contiguous when no other writer published meanwhile and no retry was
-    /// needed; otherwise they are what the server assigned, which is why
-    /// this returns them all rather than a range. All records get the same
-    /// checks first (`RecordTooLarge`, `BatchTooLarge` beyond the stream's
+    /// the batch's order. All records get the same checks first
+    /// (`RecordTooLarge`, `BatchTooLarge` beyond the stream's
     /// `max_messages`); if one fails nothing is sent.
+    ///
+    /// On nats-server 2.12 and later (and a stream with `allow_atomic`,
+    /// which this crate sets on the streams it creates there), the batch is
+    /// sent as a JetStream atomic batch: all of it is stored, at contiguous
+    /// offsets with no other writer's record between them, or none of it.
+    /// The server takes at most 1000 messages in one atomic batch; a longer
+    /// batch is sent as consecutive atomic batches of 1000, each
+    /// all-or-nothing and contiguous (another writer may come between two
+    /// of them), so a failure may leave the first thousands stored. A lost
+    /// acknowledgement is retried: the server refuses a batch whose message
+    /// ids it already stored (whole, not in part), and the offsets it got
+    /// are then read from the server's duplicate table: stored once, and
+    /// the offsets returned are its only ones.
+    ///
+    /// On older servers (and with
+    /// [`atomic_batches(false)`](Builder::atomic_batches)) there is no
+    /// atomic batch: the records are published back to back without waiting
+    /// for each acknowledgement (pipelined), each with its own message id
+    /// and retried as [`write`](JetStreamLog::write) is. The offsets are
+    /// increasing and contiguous when no other writer published meanwhile
+    /// and no retry was needed; otherwise they are what the server
+    /// assigned, which is why this returns them all rather than a range.
     ///
     /// # Errors
     /// As [`write`](JetStreamLog::write), and `BatchTooLarge`. After
-    /// [`Error::Unavailable`] some records may have landed; a batch written
-    /// with [`write_batch_with_id`](JetStreamLog::write_batch_with_id) can be
+    /// [`Error::Unavailable`] some records (pipelined) or some thousands
+    /// (atomic) may have landed; a batch written with
+    /// [`write_batch_with_id`](JetStreamLog::write_batch_with_id) can be
     /// retried with the same id, landing each record exactly once. After
-    /// `Closed`, the records sent before the stream was sealed (by any
-    /// process) may have landed: unlike memlog's, this batch can be cut by
-    /// the seal.
+    /// `Closed` from a [`seal`](JetStreamLog::seal) (by any process), a
+    /// pipelined batch may have landed the records sent before the seal:
+    /// unlike memlog's, it can be cut by the seal.
     pub async fn write_batch<I, B>(&self, batch: I) -> Result<Vec<Offset>, Error>
     where
         I: IntoIterator<Item = B>,
         B: Into<Bytes>,
     {
-        let id = self.new_id();
+        let id = self.shared.new_id();
         self.write_batch_with_id(&id, batch).await
     }
 
     /// [`write_batch`](JetStreamLog::write_batch) with message ids derived
     /// from `batch_id` (`{batch_id}-{index}`): a retried batch lands each
-    /// record once within the duplicate window (with the exception that
-    /// [`write`](JetStreamLog::write) describes, on nats-server before
-    /// 2.11).
+    /// record once within the duplicate window and returns the same
+    /// offsets (with the exception that [`write`](JetStreamLog::write)
+    /// describes, on nats-server before 2.11).
     ///
     /// # Errors
     /// As [`write_batch`](JetStreamLog::write_batch).
@@ -474,39 +205,11 @@ impl JetStreamLog {
             self.shared.check_size(data.len())?;
             records.push(data);
         }
-        self.check_open()?;
-        // Send the records in order, without waiting for each ack (the
-        // server stores them in the order sent); keep at most `ACK_WINDOW`
-        // acks outstanding, waiting for the oldest one first.
-        let shared = &self.shared;
-        let mut offsets = vec![0; records.len()];
-        let mut failed = None;
-        let mut acks = FuturesOrdered::new();
-        for (i, data) in records.into_iter().enumerate() {
-            if acks.len() == ACK_WINDOW {
-                if let Some((j, r)) = acks.next().await {
-                    settle(&mut offsets, &mut failed, j, r);
-                }
-            }
-            let id = format!("{batch_id}-{i}");
-            let ack = shared.send(&id, data.clone()).await;
-            acks.push_back(async move {
-                if let Ok(ack) = ack {
-                    if let Ok(ack) = ack.await {
-                        return (i, Ok(shared.acknowledged(&ack)));
-                    }
-                }
-                // Retry it alone, with its id: the server keeps one copy.
-                shared.stats[1].fetch_add(1, Ordering::Relaxed);
-                (i, shared.publish(&id, data).await)
-            });
-        }
-        while let Some((j, r)) = acks.next().await {
-            settle(&mut offsets, &mut failed, j, r);
-        }
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(offsets),
+        self.shared.check_open()?;
+        if self.shared.atomic {
+            self.shared.write_atomic(batch_id, records).await
+        } else {
+            self.shared.write_pipelined(batch_id, records).await
         }
     }
 
@@ -514,7 +217,8 @@ impl JetStreamLog {
     ///
     /// # Errors
     /// `FutureOffset` if it is not written yet, `OutOfRange` if it was purged
-    /// (or is below the start offset), [`Error::Unavailable`].
+    /// (or is below the start offset), [`Error::Deleted`] if it was deleted
+    /// from the middle of the stream (by another client), [`Error::Unavailable`].
     pub async fn read(&self, offset: Offset) -> Result<Record<Bytes>, Error> {
         let seq = self.shared.seq_of(offset)?;
         if let Some(r) = self.shared.get(seq, false).await? {
@@ -535,14 +239,30 @@ impl JetStreamLog {
         }
         match self.shared.get(seq, true).await? {
             Some(r) => Ok(r),
-            None => Err(memlog::Error::OutOfRange.into()),
+            None => Err(self.gone(seq).await),
+        }
+    }
+
+    /// The error for message `seq`, which the leader does not have though it
+    /// was within the stream: purged meanwhile (`OutOfRange`), or deleted
+    /// from the middle by someone else ([`Error::Deleted`]).
+    async fn gone(&self, seq: u64) -> Error {
+        match self.shared.info("read").await {
+            Ok(info) if seq >= info.state.first_sequence => Error::Deleted {
+                offset: self.shared.offset_of(seq),
+            },
+            Ok(_) => memlog::Error::OutOfRange.into(),
+            Err(e) => e,
         }
     }
 
     /// Appends up to `max` consecutive records from `start` to `out` and
     /// returns how many: at least 1 unless `max` is 0, and fewer than `max`
-    /// only when the log ends (or a later part was purged meanwhile). The
-    /// records are fetched with up to 32 direct gets in flight.
+    /// only when the log ends, a later part was purged meanwhile, or the
+    /// next message was deleted from the middle of the stream (by another
+    /// client: streams this crate creates deny deletes); a `read_batch`
+    /// from that offset then fails [`Error::Deleted`]. The records are
+    /// fetched with up to 32 direct gets in flight.
     ///
     /// # Errors
     /// As [`read`](JetStreamLog::read), for `start`.
@@ -580,9 +300,9 @@ impl JetStreamLog {
         while let Some(r) = gets.next().await {
             match r? {
                 Some(r) => out.push(r),
-                // Purged meanwhile: the first one is out of range, a later
-                // one ends the batch.
-                None if out.len() == before => return Err(memlog::Error::OutOfRange.into()),
+                // Purged meanwhile or deleted: the first one is an error, a
+                // later one ends the batch.
+                None if out.len() == before => return Err(self.gone(seq).await),
                 None => break,
             }
         }
@@ -619,28 +339,76 @@ impl JetStreamLog {
         RecordStream::new(self.shared.clone(), start)
     }
 
-    /// Closes the log: seals the JetStream stream, so every later write, from
-    /// any process, fails `Closed`; what was written stays readable, and
-    /// streams drain it and end (in this process at once, in others within
-    /// [`poll_interval`](Builder::poll_interval)). A sealed stream can not be
-    /// unsealed and no longer purges by retention. Idempotent.
+    /// Closes this handle (and its clones), as `memlog::Log::close` closes
+    /// a log: later writes on it fail `Closed` at once, and its streams
+    /// (and a replica made from it) deliver every record the stream held
+    /// when it closed, and every record this handle's writes were
+    /// acknowledged for, then end. The JetStream stream and every other
+    /// handle on it (other processes, other builds) are untouched: a
+    /// service may close at shutdown and open the same log on its next
+    /// run. For the irreversible close that every process sees, use
+    /// [`seal`](JetStreamLog::seal). Idempotent.
     ///
     /// # Errors
-    /// [`Error::Unavailable`], [`Error::Server`].
+    /// [`Error::Unavailable`] if the server did not say where the stream
+    /// ends: the handle is closed all the same, and its streams end after
+    /// the last record its own writes were acknowledged for.
     pub async fn close(&self) -> Result<(), Error> {
         let shared = &self.shared;
-        retry("close", shared.timeouts.op, || async {
-            let info = shared.info_once().await?;
-            if info.config.sealed {
+        if shared.ending.borrow().closed_at.is_some() {
+            return Ok(());
+        }
+        shared.mark_closed();
+        match shared.info("close").await {
+            Ok(info) => {
+                shared.close_at(info.state.last_sequence);
+                Ok(())
+            }
+            Err(e) => {
+                shared.close_at(shared.max_acked());
+                Err(e)
+            }
+        }
+    }
+
+    /// Seals the JetStream stream, for every process and for good: every
+    /// later write, from any handle, fails `Closed`; what was written stays
+    /// readable, and streams drain it and end (on this handle at once, on
+    /// others within [`poll_interval`](Builder::poll_interval)); a later
+    /// [`create`](Builder::create) or [`open`](Builder::open) fails
+    /// `Closed`. A sealed stream can not be unsealed and no longer purges
+    /// by retention. The stream's config is edited as the server sent it
+    /// (only `sealed` changes: fields this client does not know, such as
+    /// `metadata`, `compression`, `allow_atomic` or `allow_msg_ttl`, stay).
+    /// Idempotent.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`], [`Error::StreamNotFound`], [`Error::Server`].
+    pub async fn seal(&self) -> Result<(), Error> {
+        let shared = &self.shared;
+        let name = &shared.name;
+        retry("seal", shared.timeouts.op, || async {
+            let info = api(
+                &shared.js,
+                name,
+                format!("STREAM.INFO.{name}"),
+                &serde_json::Value::Null,
+            )
+            .await?;
+            let mut cfg = info
+                .get("config")
+                .cloned()
+                .unwrap_or(serde_json::Value::Null);
+            let Some(fields) = cfg.as_object_mut() else {
+                return Err(crate::nats::Failure::Transient(format!(
+                    "stream info without a config: {info}"
+                )));
+            };
+            if fields.get("sealed") == Some(&serde_json::Value::Bool(true)) {
                 return Ok(());
             }
-            let mut cfg = info.config;
-            cfg.sealed = true;
-            shared
-                .js
-                .update_stream(cfg)
-                .await
-                .map_err(|e| Failure::of(&shared.name, &e))?;
+            fields.insert("sealed".into(), true.into());
+            api(&shared.js, name, format!("STREAM.UPDATE.{name}"), &cfg).await?;
             Ok(())
         })
         .await?;
@@ -648,12 +416,25 @@ impl JetStreamLog {
         Ok(())
     }
 
-    /// Whether the stream is sealed (asks the server).
+    /// Whether this handle's writes fail `Closed`: it was
+    /// [`close`](JetStreamLog::close)d, or the stream is sealed (asks the
+    /// server).
     ///
     /// # Errors
     /// As [`range`](JetStreamLog::range).
     pub async fn is_closed(&self) -> Result<bool, Error> {
-        Ok(self.shared.info("is_closed").await?.config.sealed)
+        if self.shared.is_closed() {
+            return Ok(true);
+        }
+        self.is_sealed().await
+    }
+
+    /// Whether the stream is sealed (asks the server).
+    ///
+    /// # Errors
+    /// As [`range`](JetStreamLog::range).
+    pub async fn is_sealed(&self) -> Result<bool, Error> {
+        Ok(self.shared.info("is_sealed").await?.config.sealed)
     }
 
     /// The name of the server that leads the stream now (`None` outside a
@@ -688,16 +469,44 @@ impl JetStreamLog {
 
     /// What this handle's writes did so far.
     pub fn write_stats(&self) -> WriteStats {
-        let [a, r, d] = &self.shared.stats;
-        WriteStats {
-            acknowledged: a.load(Ordering::Relaxed),
-            retried: r.load(Ordering::Relaxed),
-            deduplicated: d.load(Ordering::Relaxed),
-        }
+        self.shared.stats.snapshot()
+    }
+}
+
+impl Builder {
+    /// Connects, creates the stream if it is missing, and returns the log. An
+    /// existing stream must have this builder's retention and start offset,
+    /// and a subject that matches this builder's, else `InvalidConfig` says
+    /// what differs; a sealed one fails `Closed`.
+    ///
+    /// # Errors
+    /// [`Error::Connect`], `InvalidConfig`, `Closed`, [`Error::Unavailable`], [`Error::Server`].
+    pub async fn create(self) -> Result<JetStreamLog, Error> {
+        self.connect_shared(true)
+            .await
+            .map(JetStreamLog::from_shared)
     }
 
-    /// A replica of this log in a local `memlog::Log` (see [`Replica`](crate::Replica)).
-    pub fn replica(&self) -> ReplicaBuilder {
-        ReplicaBuilder::new(self.clone(), None)
+    /// Connects to an existing stream and returns the log; its retention and
+    /// start offset are the stream's (a `start_offset` given here must
+    /// match). A stream that can not keep dense offsets (interest or
+    /// work-queue retention) is refused with `InvalidConfig`, a sealed one
+    /// with `Closed`.
+    ///
+    /// # Errors
+    /// [`Error::StreamNotFound`], [`Error::Connect`], `InvalidConfig`,
+    /// `Closed`, [`Error::Unavailable`].
+    pub async fn open(self) -> Result<JetStreamLog, Error> {
+        self.connect_shared(false)
+            .await
+            .map(JetStreamLog::from_shared)
+    }
+}
+
+impl JetStreamLog {
+    fn from_shared(shared: Shared) -> JetStreamLog {
+        JetStreamLog {
+            shared: Arc::new(shared),
+        }
     }
 }

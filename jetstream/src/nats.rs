@@ -10,12 +10,29 @@ use std::time::{Duration, Instant};
 pub(crate) const SEALED: u64 = 10109;
 /// JetStream's error code for "stream not found".
 const STREAM_NOT_FOUND: u64 = 10059;
-/// JetStream's error codes for a cluster that is not ready yet (or lost a
-/// peer): "JetStream system temporarily unavailable", "no suitable peers
-/// for placement", "incomplete results".
-const CLUSTER_NOT_READY: [u64; 3] = [10008, 10005, 10004];
+/// JetStream's error codes for a cluster that is not ready yet, or is
+/// changing leaders: "incomplete results", "no suitable peers for
+/// placement", "not assigned to this server", "JetStream system temporarily
+/// unavailable", "can not handle request" (not the leader), "stream
+/// offline" (also with a reason), "consumer offline". Each clears once the
+/// cluster settles.
+const CLUSTER_NOT_READY: [u64; 8] = [10004, 10005, 10007, 10008, 10009, 10118, 10119, 10194];
 /// JetStream's error code for "message size exceeds maximum allowed".
 pub(crate) const MESSAGE_TOO_LARGE: u64 = 10054;
+/// JetStream's error code for a store that refused the message: with
+/// `discard: new`, "maximum messages/bytes exceeded". It comes with status
+/// 503 but never clears by waiting: final.
+pub(crate) const STORE_FAILED: u64 = 10077;
+/// An atomic batch whose message ids were already stored (2.12+): refused
+/// whole, not deduplicated.
+pub(crate) const BATCH_DUPLICATE: u64 = 10201;
+/// Too many atomic batches open on the stream at once (status 429): worth
+/// another try.
+const TOO_MANY_BATCHES: u64 = 10210;
+/// An atomic batch the server abandoned (no commit in time, a sequence gap,
+/// a server lost mid-batch): nothing of it was stored, so sending it again
+/// is safe.
+const BATCH_INCOMPLETE: u64 = 10176;
 
 /// One failed attempt.
 #[derive(Debug)]
@@ -45,6 +62,11 @@ impl Failure {
                 stream: stream.to_string(),
             }),
             SEALED => Failure::Fatal(memlog::Error::Closed.into()),
+            STORE_FAILED => Failure::Fatal(Error::Server {
+                code,
+                description: e.to_string(),
+            }),
+            TOO_MANY_BATCHES | BATCH_INCOMPLETE => Failure::Transient(e.to_string()),
             _ if CLUSTER_NOT_READY.contains(&code) => Failure::Transient(e.to_string()),
             _ if e.code() == 503 || e.code() == 408 => Failure::Transient(e.to_string()),
             _ => Failure::Fatal(Error::Server {
@@ -52,6 +74,50 @@ impl Failure {
                 description: e.to_string(),
             }),
         }
+    }
+}
+
+/// One JetStream API request with a raw JSON body and answer (`subject`
+/// without the `$JS.API.` prefix): for the stream config, whose fields
+/// this crate's client does not all know and must pass on unchanged.
+pub(crate) async fn api(
+    js: &jetstream::Context,
+    stream: &str,
+    subject: String,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value, Failure> {
+    use jetstream::response::Response;
+    match js.request(subject, body).await {
+        Ok(Response::Ok(v)) => Ok(v),
+        Ok(Response::Err { error }) => Err(Failure::api(stream, &error)),
+        Err(e) => Err(Failure::of(stream, &e)),
+    }
+}
+
+/// A JetStream answer to a core request (an atomic batch message): `Ok`
+/// with its JSON (`None` for an empty answer) or the API error it holds.
+pub(crate) fn answer(
+    stream: &str,
+    payload: &[u8],
+) -> Result<Option<serde_json::Value>, (Option<u64>, Failure)> {
+    if payload.is_empty() {
+        return Ok(None);
+    }
+    let v: serde_json::Value = serde_json::from_slice(payload).map_err(|e| {
+        (
+            None,
+            Failure::Transient(format!("unreadable JetStream answer: {e}")),
+        )
+    })?;
+    match v.get("error") {
+        None => Ok(Some(v)),
+        Some(err) => match serde_json::from_value::<jetstream::Error>(err.clone()) {
+            Ok(js) => Err((Some(js.error_code().0), Failure::api(stream, &js))),
+            Err(e) => Err((
+                None,
+                Failure::Transient(format!("unreadable JetStream error {err}: {e}")),
+            )),
+        },
     }
 }
 

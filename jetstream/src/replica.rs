@@ -16,9 +16,9 @@
 //! `Err(OutOfRange)` if its next offset is not in the new one (and moves on
 //! silently if it is). No silent gap, no wrong offset.
 
-use crate::blocking::Runtime;
 use crate::follow::{Event, Follower};
-use crate::log::Shared;
+use crate::runtime::Runtime;
+use crate::shared::Shared;
 use crate::{Canceller, Error, JetStreamLog};
 use bytes::Bytes;
 use futures_util::task::noop_waker_ref;
@@ -159,6 +159,13 @@ impl ReplicaBuilder {
     }
 }
 
+impl JetStreamLog {
+    /// A replica of this log in a local `memlog::Log` (see [`Replica`]).
+    pub fn replica(&self) -> ReplicaBuilder {
+        ReplicaBuilder::new(self.clone(), None)
+    }
+}
+
 fn local_log(start: Offset, (segment_size, history): (usize, usize)) -> Result<Log<Bytes>, Error> {
     Ok(Log::builder()
         .start_offset(start)
@@ -228,10 +235,26 @@ async fn follow(mut f: Follower, rs: Arc<ReplicaShared>, js: Arc<Shared>, max_ba
                 }
                 continue;
             }
-            Ok(Event::Sealed) => return rs.stop(),
-            Err(e) => {
+            Ok(Event::End) => return rs.stop(),
+            Ok(Event::Deleted { seq }) => {
+                // A memlog log has no holes: stop here, with what came
+                // before it readable, rather than start a generation that
+                // would hide records the server still holds.
+                rs.set_error(Some(Error::Deleted {
+                    offset: js.offset_of(seq),
+                }));
+                return rs.stop();
+            }
+            // Passing: the follower keeps trying, with pauses.
+            Err(e @ Error::Unavailable { .. }) => {
                 rs.set_error(Some(e));
                 continue;
+            }
+            // Final (the stream was deleted, the server refuses the
+            // consumer): asking again would only repeat it.
+            Err(e) => {
+                rs.set_error(Some(e));
+                return rs.stop();
             }
         };
         // Take what else is ready, to write it in one batch.
@@ -272,7 +295,7 @@ async fn follow(mut f: Follower, rs: Arc<ReplicaShared>, js: Arc<Shared>, max_ba
 ///
 /// It survives a server restart or a leader change: it resumes at its next
 /// offset, with no gap and no duplicate. A sealed stream ends it (after the
-/// last record). If it falls behind the server's retention, it starts a new
+/// last record), and so does an error that can not clear. If it falls behind the server's retention, it starts a new
 /// local log; see the module docs on generations, [`ReplicaStream`] and
 /// [`generation`](Replica::generation).
 ///
@@ -389,16 +412,19 @@ impl Replica {
         self.stream(offset).recv_timeout(timeout).map(|_| ())
     }
 
-    /// Whether the replica still follows the stream (it stops on
-    /// [`stop`](Replica::stop), when the stream is sealed and drained, or
-    /// when the stream was deleted).
+    /// Whether the replica still follows the stream. It stops on
+    /// [`stop`](Replica::stop); when the stream is sealed, or the handle it
+    /// was made from closed, and it has the last record; and on an error
+    /// that can not clear (the stream was deleted, a message deleted from
+    /// the middle: see [`last_error`](Replica::last_error)).
     pub fn is_following(&self) -> bool {
         self.inner.shared.following.load(Ordering::Acquire)
     }
 
-    /// The last error the replica met while following, cleared by its next
-    /// successful write: `Unavailable` while the servers are unreachable
-    /// (it keeps trying), `StreamNotFound`.
+    /// The last error the replica met while following: `Unavailable` while
+    /// the servers are unreachable (it keeps trying, pausing longer each
+    /// time; cleared by its next successful write), or the error that
+    /// stopped it (`StreamNotFound`, [`Error::Deleted`], a server refusal).
     pub fn last_error(&self) -> Option<Error> {
         self.inner
             .shared

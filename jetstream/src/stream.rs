@@ -2,7 +2,7 @@
 //! stream semantics; and the [`Canceller`] shared with replica streams.
 
 use crate::follow::{Event, Follower};
-use crate::log::Shared;
+use crate::shared::Shared;
 use crate::Error;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -115,11 +115,18 @@ enum State {
 ///   the end: JetStream would silently deliver from the first retained
 ///   message instead, the stream checks every sequence;
 /// - `Err(Cancelled)` once after [`Canceller::cancel`], then the end;
-/// - after [`close`](crate::JetStreamLog::close) (a sealed stream), the
-///   records written before it, then the end;
+/// - after [`close`](crate::JetStreamLog::close) of its handle, the records
+///   the stream held then, then the end; after
+///   [`seal`](crate::JetStreamLog::seal) (by any process), every record,
+///   then the end;
 /// - `Err(Unavailable)` when the servers were unreachable for the
 ///   [`timeout`](crate::Builder::timeout); the stream stays usable and goes
-///   on where it was on the next call.
+///   on where it was on the next call;
+/// - `Err(Deleted { offset })` once if the message at its next offset was
+///   deleted from the middle of the stream (by another client), then the
+///   end (a new stream from `offset + 1` goes on);
+/// - any other error (the stream was deleted: `StreamNotFound`) once, then
+///   the end: it can not clear by waiting.
 ///
 /// It reads through an ephemeral JetStream consumer, created on the first
 /// call and deleted when the stream is dropped.
@@ -222,9 +229,12 @@ impl RecordStream {
                             })
                         }
                         Ok(Event::Gap { .. }) => Err(self.finish(memlog::Error::OutOfRange.into())),
-                        Ok(Event::Sealed) => Err(self.finish(memlog::Error::Closed.into())),
-                        Err(e) if e == memlog::Error::Cancelled => Err(self.finish(e)),
-                        Err(e) => Err(e),
+                        Ok(Event::End) => Err(self.finish(memlog::Error::Closed.into())),
+                        Ok(Event::Deleted { seq }) => Err(self.finish(Error::Deleted {
+                            offset: self.shared.offset_of(seq),
+                        })),
+                        Err(e @ Error::Unavailable { .. }) => Err(e),
+                        Err(e) => Err(self.finish(e)),
                     });
                 }
                 State::Ended => unreachable!("an ended stream returns above"),
@@ -255,8 +265,11 @@ impl RecordStream {
         if let Poll::Ready(r) = self.poll_step(&mut Context::from_waker(noop_waker_ref())) {
             return r;
         }
-        let info = self.shared.info("stream").await?;
         let seq = self.shared.seq_of(self.next)?;
+        if self.shared.closed_end().is_some_and(|end| seq > end) {
+            return Err(self.finish(memlog::Error::Closed.into()));
+        }
+        let info = self.shared.info("stream").await?;
         if seq > info.state.last_sequence && seq >= info.state.first_sequence {
             if info.config.sealed {
                 return Err(self.finish(memlog::Error::Closed.into()));

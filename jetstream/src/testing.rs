@@ -6,6 +6,12 @@
 //! The binary is `$NATS_SERVER` if set, else `nats-server` on the `PATH` or
 //! in `/usr/sbin` (where Debian's package puts it). A missing binary is an
 //! error that says how to install it.
+//!
+//! Built for shared, loaded machines: ports are found by binding and
+//! releasing them, so another process may take one before the server binds
+//! it; a start that loses that race is retried on fresh ports. Readiness
+//! is waited for as long as the server keeps writing its log (making
+//! progress), up to a generous bound.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -17,9 +23,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// How long a server may take to say it is ready.
-const READY_WITHIN: Duration = Duration::from_secs(15);
+/// How long a starting server may go without writing to its log before it
+/// is given up on, and the most a start may take in all.
+const STALLED_AFTER: Duration = Duration::from_secs(30);
+const READY_WITHIN: Duration = Duration::from_secs(180);
 const READY_LINE: &str = "Server is ready";
+/// How many times a start that lost a port race is tried on fresh ports.
+const PORT_TRIES: usize = 8;
+
+/// Runs `start` until it does not fail for a port taken meanwhile.
+fn on_free_ports<T>(mut start: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    let mut tries = 1;
+    loop {
+        match start() {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && tries < PORT_TRIES => tries += 1,
+            r => return r,
+        }
+    }
+}
 
 /// The `nats-server` binary that [`Server`] and [`Cluster`] run:
 /// `$NATS_SERVER` if set, else the first on the `PATH` or in `/usr/sbin`.
@@ -104,19 +125,21 @@ impl Server {
     /// The binary is missing, or the server did not start (the error holds
     /// the end of its log).
     pub fn start() -> io::Result<Server> {
-        let dir = temp_dir()?;
-        let port = free_port()?;
-        let store = dir.join("store");
-        let args = vec![
-            "-js".to_string(),
-            "-sd".to_string(),
-            store.display().to_string(),
-            "-a".to_string(),
-            "127.0.0.1".to_string(),
-            "-p".to_string(),
-            port.to_string(),
-        ];
-        Server::spawn_new(dir, true, port, args)
+        on_free_ports(|| {
+            let dir = temp_dir()?;
+            let port = free_port()?;
+            let store = dir.join("store");
+            let args = vec![
+                "-js".to_string(),
+                "-sd".to_string(),
+                store.display().to_string(),
+                "-a".to_string(),
+                "127.0.0.1".to_string(),
+                "-p".to_string(),
+                port.to_string(),
+            ];
+            Server::spawn_new(dir, true, port, args)
+        })
     }
 
     fn spawn_new(dir: PathBuf, owns_dir: bool, port: u16, args: Vec<String>) -> io::Result<Server> {
@@ -194,8 +217,11 @@ impl Server {
         fs::read_to_string(&self.log).map_or(0, |s| s.matches(READY_LINE).count())
     }
 
+    /// Waits until the log says "ready" and the port answers, for as long
+    /// as the log keeps growing (a loaded machine is slow, not stuck).
     fn wait_ready(&mut self) -> io::Result<()> {
-        let until = Instant::now() + READY_WITHIN;
+        let started = Instant::now();
+        let mut progress = (0, Instant::now());
         loop {
             if let Some(child) = &mut self.child {
                 if let Some(status) = child.try_wait()? {
@@ -208,14 +234,29 @@ impl Server {
             {
                 return Ok(());
             }
-            if Instant::now() > until {
+            let len = fs::metadata(&self.log).map_or(0, |m| m.len());
+            if len != progress.0 {
+                progress = (len, Instant::now());
+            }
+            let why = if progress.1.elapsed() > STALLED_AFTER {
+                Some(format!(
+                    "wrote nothing for {STALLED_AFTER:?} and is not ready"
+                ))
+            } else if started.elapsed() > READY_WITHIN {
+                Some(format!("not ready within {READY_WITHIN:?}"))
+            } else {
+                None
+            };
+            if let Some(why) = why {
                 let _ = self.kill();
-                return Err(self.failed(&format!("not ready within {READY_WITHIN:?}")));
+                return Err(self.failed(&why));
             }
             thread::sleep(Duration::from_millis(20));
         }
     }
 
+    /// An error with the end of the server's log; `AddrInUse` when the
+    /// server could not bind a port (taken since it was found free).
     fn failed(&self, what: &str) -> io::Error {
         let log = fs::read_to_string(&self.log).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(15).collect();
@@ -223,7 +264,12 @@ impl Server {
         for line in tail.iter().rev() {
             let _ = write!(msg, "\n  {line}");
         }
-        io::Error::other(msg)
+        let kind = if log.contains("address already in use") {
+            io::ErrorKind::AddrInUse
+        } else {
+            io::ErrorKind::Other
+        };
+        io::Error::new(kind, msg)
     }
 }
 
@@ -248,11 +294,16 @@ pub struct Cluster {
 impl Cluster {
     /// Starts `n` servers and waits until each is ready (a JetStream
     /// meta-leader is elected within seconds after; creating a stream
-    /// retries until then).
+    /// retries until then). If a node loses a port to another process, the
+    /// whole cluster starts again on fresh ports.
     ///
     /// # Errors
     /// As [`Server::start`].
     pub fn start(n: usize) -> io::Result<Cluster> {
+        on_free_ports(|| Cluster::start_once(n))
+    }
+
+    fn start_once(n: usize) -> io::Result<Cluster> {
         let dir = temp_dir()?;
         let ports: Vec<(u16, u16)> = (0..n)
             .map(|_| Ok((free_port()?, free_port()?)))
@@ -289,11 +340,17 @@ impl Cluster {
                 thread::spawn(move || Server::spawn_new(dir, false, port, args))
             })
             .collect();
-        for s in starts {
-            let server = s
-                .join()
-                .map_err(|_| io::Error::other("server start panicked"))??;
-            cluster.nodes.push(server);
+        // Join them all before any error returns: the nodes that did start
+        // are then dropped (killed) with the cluster.
+        let joined: Vec<io::Result<Server>> = starts
+            .into_iter()
+            .map(|s| {
+                s.join()
+                    .map_err(|_| io::Error::other("server start panicked"))?
+            })
+            .collect();
+        for server in joined {
+            cluster.nodes.push(server?);
         }
         Ok(cluster)
     }
@@ -325,5 +382,38 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         self.nodes.clear();
         let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_start_that_loses_its_port_says_so_and_is_retried() {
+        // A port another process holds: the server can not bind it.
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let dir = temp_dir().unwrap();
+        let args = vec![
+            "-a".to_string(),
+            "127.0.0.1".to_string(),
+            "-p".to_string(),
+            port.to_string(),
+        ];
+        let e = Server::spawn_new(dir, true, port, args).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse, "{e}");
+        // Such a failure is tried again; any other is not.
+        let mut calls = 0;
+        let r = on_free_ports(|| {
+            calls += 1;
+            match calls {
+                1 | 2 => Err(io::Error::from(io::ErrorKind::AddrInUse)),
+                _ => Ok(calls),
+            }
+        });
+        assert_eq!(r.unwrap(), 3);
+        let r: io::Result<()> = on_free_ports(|| Err(io::Error::other("no")));
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::Other);
     }
 }

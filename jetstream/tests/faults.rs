@@ -82,6 +82,12 @@ fn writer(
 /// it takes writes) and PR #6486 (de-duplication across leader changes).
 /// Debian's package is 2.9.10.
 fn exact_across_leader_changes() -> bool {
+    let ((major, minor, patch), pre) = server_release();
+    (major, minor) >= (2, 11) && !(pre && (major, minor, patch) == (2, 11, 0))
+}
+
+/// The running nats-server's version, and whether it is a pre-release.
+fn server_release() -> ((u64, u64, u64), bool) {
     let binary = memlog_jetstream::testing::server_binary().expect("nats-server");
     let out = std::process::Command::new(binary)
         .arg("--version")
@@ -101,7 +107,7 @@ fn exact_across_leader_changes() -> bool {
         parts.len() == 3,
         "unexpected nats-server --version: {text:?}"
     );
-    (parts[0], parts[1]) >= (2, 11) && !(pre && (parts[0], parts[1], parts[2]) == (2, 11, 0))
+    ((parts[0], parts[1], parts[2]), pre)
 }
 
 /// Collects what `recv` yields (`None`: nothing this time) until it has
@@ -904,7 +910,7 @@ fn bad_input_gives_a_clear_error_within_a_bounded_time() {
     // Oversized record: the limit is the server's max_payload less the
     // room for headers.
     let max = log.max_record_bytes();
-    assert_eq!(max, 1024 * 1024 - 128);
+    assert_eq!(max, 1024 * 1024 - 256);
     let e = within(
         &mut times,
         Duration::from_millis(500),
@@ -938,7 +944,7 @@ fn bad_input_gives_a_clear_error_within_a_bounded_time() {
     let second = blocking::JetStreamLog::builder(&url, "bad")
         .open_blocking()
         .unwrap();
-    log.close().unwrap();
+    log.seal().unwrap();
     let e = within(
         &mut times,
         Duration::from_secs(3),
@@ -1022,9 +1028,10 @@ fn delete_stream(url: &str, name: &str) {
 // ------------------------------------------------------------ big batches
 
 #[test]
-fn big_pipelined_batches_from_several_writers_complete_in_order() {
+fn big_batches_from_several_writers_complete_in_order() {
     // Batches far beyond the client's default 5000 outstanding acks, from 6
-    // threads on one connection at once: none may wait for another.
+    // threads on one connection at once: none may wait for another. On
+    // nats-server 2.12+ each is 6 atomic batches of 1000, each contiguous.
     let server = start_server();
     let log = blocking::JetStreamLog::builder(&server.url(), "big")
         .retain_all()
@@ -1040,11 +1047,18 @@ fn big_pipelined_batches_from_several_writers_complete_in_order() {
     let offsets: Vec<Vec<Offset>> = writers.into_iter().map(|h| h.join().unwrap()).collect();
     let took = t.elapsed();
     let mut all: Vec<Offset> = offsets.iter().flatten().copied().collect();
+    let ((major, minor, _), _) = server_release();
+    let atomic = (major, minor) >= (2, 12);
     for mine in &offsets {
         assert!(
             mine.windows(2).all(|p| p[0] < p[1]),
             "a batch landed out of order"
         );
+        if atomic {
+            for run in mine.chunks(1000) {
+                assert_eq!(run[run.len() - 1] - run[0], run.len() as u64 - 1);
+            }
+        }
     }
     all.sort_unstable();
     assert_eq!(all, (0..36_000).collect::<Vec<_>>());
@@ -1053,7 +1067,10 @@ fn big_pipelined_batches_from_several_writers_complete_in_order() {
             assert_eq!(d(&log.read(o).unwrap().data), (w as u64) << 32 | i as u64);
         }
     }
-    println!("FIGURES big batches: 6 writers x write_batch of 6000 on one connection, 36000 records in {took:.1?}, each batch in order");
+    println!(
+        "FIGURES big batches: 6 writers x write_batch of 6000 on one connection, 36000 records in {took:.1?}, each batch in order{}",
+        if atomic { ", as atomic batches of 1000, each contiguous" } else { " (pipelined)" }
+    );
 }
 
 #[test]

@@ -10,11 +10,14 @@
 //! streams the log from offset 0 and checks every record: offsets consecutive
 //! with no gap or duplicate, each writer's sequence in order, checksum intact.
 //! A checkpointing reader restarts from its last offset every 100 000
-//! records, as a consumer resuming after a crash would. At the end the log is
+//! records, as a consumer resuming after a crash would. Every reader must see
+//! every record, so each holds what it has not read (`Lag::Hold`): the log
+//! retains 64 Ki records, and writers that would purge a record a reader has
+//! not read wait for it instead (backpressure). At the end the log is
 //! closed, every reader drains to the last offset, and the totals must agree.
 
 use crossbeam_utils::CachePadded;
-use memlog::{Error, Log};
+use memlog::{Error, Lag, Log};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -42,12 +45,12 @@ struct Verified {
 fn reader(log: Log<Event>, writers: usize, checkpointing: bool, seen: &AtomicU64) -> Verified {
     let mut next_seq = vec![0u64; writers];
     let mut v = Verified::default();
-    let mut stream = log.stream(0);
+    let mut stream = log.stream(0).on_lag(Lag::Hold);
     loop {
         let rec = match stream.next() {
             Some(Ok(rec)) => rec,
             Some(Err(Error::OutOfRange)) => panic!(
-                "reader fell behind retention at offset {}; raise history_segments",
+                "a holding reader fell behind retention at offset {}",
                 stream.next_offset()
             ),
             Some(Err(e)) => panic!("unexpected stream error: {e}"),
@@ -68,24 +71,13 @@ fn reader(log: Log<Event>, writers: usize, checkpointing: bool, seen: &AtomicU64
             seen.store(v.records, Ordering::Relaxed);
         }
         if checkpointing && v.records % 100_000 == 0 {
-            // Drop the stream and resume from the checkpoint.
-            stream = log.stream(rec.offset + 1);
+            // Resume from the checkpoint: the new stream holds from there
+            // before the old one is dropped (by this assignment), so no
+            // writer purges the checkpoint in between.
+            stream = log.stream(rec.offset + 1).on_lag(Lag::Hold);
             v.resumes += 1;
         }
     }
-}
-
-/// How far the slowest reader may fall behind before writers wait; well
-/// inside the ~4 M records retained.
-const MAX_LAG: u64 = 1 << 20;
-
-fn lag(log: &Log<Event>, counts: &[CachePadded<AtomicU64>]) -> u64 {
-    let slowest = counts
-        .iter()
-        .map(|c| c.load(Ordering::Relaxed))
-        .min()
-        .unwrap_or(0);
-    log.next_offset() - slowest
 }
 
 fn main() {
@@ -100,11 +92,12 @@ fn main() {
     let readers = args.get(1).copied().unwrap_or(4).max(1);
     let seconds = args.get(2).copied().unwrap_or(3) as u64;
 
-    // 4096-record segments, 1024 of history: about 4 M records retained, so
-    // readers on a busy 2-core machine do not fall behind.
+    // 4096-record segments, 15 of history: 61 440 to 65 536 records
+    // retained. The readers hold what they have not read, so however slow a
+    // reader is on a busy machine, writers wait for it rather than purge.
     let log: Log<Event> = Log::builder()
         .segment_size(4096)
-        .history_segments(1024)
+        .history_segments(15)
         .build()
         .expect("valid configuration");
     println!(
@@ -126,17 +119,12 @@ fn main() {
         .collect();
     let writer_threads: Vec<_> = (0..writers)
         .map(|w| {
-            let (log, stop, counts) = (log.clone(), Arc::clone(&stop), Arc::clone(&counts));
+            let (log, stop) = (log.clone(), Arc::clone(&stop));
             thread::spawn(move || {
                 let mut seq = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    // Backpressure: retention is bounded, so a producer that
-                    // must not lose records for slow consumers paces itself.
-                    if seq % 1024 == 0 {
-                        while !stop.load(Ordering::Relaxed) && lag(&log, &counts) > MAX_LAG {
-                            thread::sleep(Duration::from_micros(50));
-                        }
-                    }
+                    // A write that would purge what a reader has not read
+                    // waits for that reader (Lag::Hold).
                     // Mostly single writes, every 16th a batch of 8.
                     if seq % 16 == 0 {
                         let batch = (seq..seq + 8).map(|s| Event {

@@ -86,11 +86,11 @@ impl<T: Clone + Send + Sync + 'static> Reader<T> {
         }
     }
 
-    /// Sets what the stream does when it falls behind; `fetched` is the
-    /// first offset it has not fetched yet. `Hold` holds from there (it
-    /// fails, and the stream falls behind as with `End`, where a writer is
-    /// purging that offset: hold.rs); any other lag releases a hold.
-    pub(crate) fn set_lag(&mut self, lag: Lag, fetched: Offset) {
+    /// Sets what the stream does when it falls behind. `Hold` holds from
+    /// the stream's next offset (it fails, and the stream falls behind as
+    /// with `End`, where a writer is purging that offset: hold.rs); any
+    /// other lag releases a hold.
+    pub(crate) fn set_lag(&mut self, lag: Lag) {
         self.lag = lag;
         if lag != Lag::Hold {
             self.release_hold();
@@ -99,7 +99,7 @@ impl<T: Clone + Send + Sync + 'static> Reader<T> {
         if self.hold.is_some() || self.end.is_some() {
             return;
         }
-        let Ok(rel) = self.log.rel(fetched) else {
+        let Ok(rel) = self.log.rel(self.pos) else {
             return;
         };
         let ring = &self.log.inner.ring;
@@ -109,8 +109,21 @@ impl<T: Clone + Send + Sync + 'static> Reader<T> {
         }
     }
 
-    /// The stream has fetched every offset below relative `rel`: a hold
-    /// moves on once that leaves the segment it holds.
+    /// The stream has yielded (or visited) every offset below `pos`: a
+    /// hold moves on once `pos` leaves the segment it holds. Records read
+    /// ahead and not yet yielded stay held, so a stream resumed at
+    /// `next_offset()` before this one is dropped holds from there without
+    /// a gap. One comparison per record for a holding stream, one branch
+    /// for any other; the holds' lock once per segment.
+    #[inline]
+    pub(crate) fn yielded(&mut self) {
+        if self.hold.is_some() {
+            if let Ok(rel) = self.log.rel(self.pos) {
+                self.fetched_to(rel);
+            }
+        }
+    }
+
     #[inline]
     fn fetched_to(&mut self, rel: u64) {
         if let Some((id, end)) = &mut self.hold {
@@ -257,7 +270,6 @@ impl<T: Clone + Send + Sync + 'static> Reader<T> {
         let Reader { log, pos, .. } = self;
         let n = log.inner.ring.walk(rel, max, ready, |r| sink(pos, r))?;
         self.contiguous = true;
-        self.fetched_to(rel + n as u64);
         Ok(n)
     }
 

@@ -128,12 +128,27 @@ impl Holds {
             let mut s = self.lock();
             let id = s.next_id;
             s.next_id += 1;
+            // Covered by a confirmed hold at or before `seg`: segments are
+            // purged in order, so nothing at `seg` can be purged while that
+            // one stands, and it stands now, under the lock. (A stream
+            // resumed from another's position before that one is dropped.)
+            let covered = s
+                .holders
+                .iter()
+                .any(|h| h.confirmed && h.seg <= seg && !h.cancel.load(Ordering::Acquire));
             s.holders.push(Holder {
                 id,
                 seg,
-                confirmed: false,
+                confirmed: covered,
                 cancel: Arc::clone(cancel),
             });
+            if covered {
+                // It only lowers the gate to where it already was, or higher.
+                let woken = self.regate(&mut s);
+                drop(s);
+                wake(woken);
+                return Some(id);
+            }
             // The gate may still rise: a holder cancelled since the last
             // count no longer counts.
             (id, self.regate(&mut s))

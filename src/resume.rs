@@ -90,8 +90,11 @@ pub enum Lag {
     Skip,
     /// Never fall behind: from the moment it is set, no record at or after
     /// the stream's next offset is purged until the stream has read it
-    /// (yielded it, cloned it into its read-ahead, or visited it and the
-    /// visit returned). Writers that would purge one wait instead (spinning,
+    /// (yielded it, or visited it and the visit returned; records it read
+    /// ahead stay held until yielded, so a stream opened at another's
+    /// [`next_offset`](crate::Stream::next_offset), with `Hold`, before
+    /// that one is dropped, holds on from there: the way to resume from a
+    /// checkpoint without a gap). Writers that would purge one wait instead (spinning,
     /// then parking), until the stream reads on, is dropped or cancelled,
     /// or the log closes; [`Log::try_write`](crate::Log::try_write) answers
     /// [`Error::Full`](crate::Error::Full) instead, and

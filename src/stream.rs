@@ -248,10 +248,7 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     }
 
     pub(crate) fn set_on_lag(&mut self, lag: Lag) {
-        // What this stream has fetched (yielded or read ahead) is its own;
-        // a hold keeps what comes after.
-        let fetched = self.r.pos + self.ahead.len() as u64;
-        self.r.set_lag(lag, fetched);
+        self.r.set_lag(lag);
     }
 
     /// The offset of the next record this stream will yield (after a
@@ -583,6 +580,7 @@ fn visit_step<T: Clone + Send + Sync + 'static>(
         n += 1;
     }
     if n == max {
+        r.yielded();
         return Ok(n);
     }
     let visited = r.next_run(max - n, |pos, rec| {
@@ -590,6 +588,7 @@ fn visit_step<T: Clone + Send + Sync + 'static>(
         *pos += 1;
         true
     });
+    r.yielded();
     match visited {
         Ok(k) => Ok(n + k),
         // The ending (or the wait) is the next call's.
@@ -630,6 +629,7 @@ fn step<T: Clone + Send + Sync + 'static>(
     }
     let rec = ahead.pop_front().expect("a run took at least one record");
     r.pos += 1;
+    r.yielded();
     Ok(rec)
 }
 

@@ -22,6 +22,14 @@
 //!   the last line is the `out_of_range` error. When the client goes away the
 //!   response body is dropped, and with it the async stream: no task is left.
 //!
+//! The client streams do not hold (`Lag::Hold`), on purpose: a client that
+//! stops reading, a slow network or a hostile peer would then stop every
+//! writer, the producer and `POST /records` alike. A remote consumer falls
+//! behind explicitly (`out_of_range`) and resumes from its checkpoint with
+//! `?from=`. Holding is for consumers inside the process whose progress the
+//! service controls (see the demo), where retention can be sized for the
+//! bursts and backpressure is the point.
+//!
 //! Every error answer is `{"error":"<kind>","message":"…"}` (memlog's
 //! [`Error`] serialized, or one of this server's own kinds: `bad_request`,
 //! `not_found`, `method_not_allowed`); the README's route table lists each

@@ -13,7 +13,18 @@ use crate::sync::{yield_now, Arc, AtomicU64, Backoff, Ordering};
 use crate::Error;
 use strength_reduce::StrengthReducedU64;
 
+/// Bits of `Ring::hot` that hold the ring place (`MAX_HISTORY_SEGMENTS + 1`
+/// places fit).
+const PLACE_BITS: u32 = 21;
+
 pub(crate) struct Ring<T> {
+    /// The newest installed segment and its ring place, packed as
+    /// `index << PLACE_BITS | place`, raised (`fetch_max`) after each
+    /// install: a hint that lets a single write find its segment without
+    /// dividing its offset (`publish_one`), checked by the place's index as
+    /// any lookup is. 0 before the first install (segment 0, place 0: the
+    /// check then fails until it is installed).
+    hot: crossbeam_utils::CachePadded<AtomicU64>,
     places: Box<[RingSlot<T>]>,
     pool: Arc<Pool<T>>,
     reclaimer: Reclaimer,
@@ -44,6 +55,7 @@ pub(crate) enum Installed<'g, T> {
 impl<T> Ring<T> {
     pub(crate) fn new(cfg: &Config<T>) -> Self {
         Ring {
+            hot: crossbeam_utils::CachePadded::new(AtomicU64::new(0)),
             places: (0..cfg.ring_len).map(|_| RingSlot::new()).collect(),
             pool: Arc::new(Pool::new(cfg.segment_size as usize)),
             reclaimer: Reclaimer::new(),
@@ -147,16 +159,47 @@ impl<T: Send + Sync + 'static> Ring<T> {
         entry: Entry<T>,
         mark: &AtomicU64,
     ) -> Result<(), Error> {
+        // Relaxed: a hint; what it names is checked by the place's index,
+        // acquired, as in `segment_for_write`.
+        let hot = self.hot.load(Ordering::Relaxed);
+        let (hk, hp) = (hot >> PLACE_BITS, (hot & ((1 << PLACE_BITS) - 1)) as usize);
+        if let Some(base) = hk.checked_mul(self.segment_size) {
+            let i = rel.wrapping_sub(base);
+            if i < self.segment_size {
+                if let Some(place) = self.places.get(hp) {
+                    // As in `segment_for_write`: segment `hk` is installed in
+                    // this place, and stays until `rel` is published.
+                    if place.index_plus_1.load(Ordering::Acquire) == hk + 1 {
+                        let seg = place.ptr.load(Ordering::Relaxed);
+                        // SAFETY: as below: `rel` is in segment `hk`, slot `i`.
+                        unsafe { Self::publish_in(seg, i, rel, entry) };
+                        return Ok(());
+                    }
+                }
+            }
+        }
         let (k, i) = self.split(rel);
         let seg = self.segment_for_write(k, mark)?;
         // SAFETY: this thread claimed `rel` (the only writer of its slot);
         // segment `k` stays installed until `rel` is published (segment.rs),
-        // and `i < segment_size == slots.len()`.
+        // and `i` is `rel`'s slot in it.
+        unsafe { Self::publish_in(seg, i, rel, entry) };
+        Ok(())
+    }
+
+    /// Publishes `entry` in slot `i` of `seg`.
+    ///
+    /// # Safety
+    /// This thread claimed `rel` (the only writer of its slot), `seg` is its
+    /// installed segment (it stays installed until `rel` is published:
+    /// segment.rs), and `i` is `rel`'s slot in it (`< segment_size`).
+    #[inline(always)]
+    unsafe fn publish_in(seg: *const Segment<T>, i: u64, rel: u64, entry: Entry<T>) {
+        // SAFETY: the caller's contract; `i < segment_size == slots.len()`.
         unsafe {
             let slots: &[Slot<T>] = &(*seg).slots;
             slots.get_unchecked(i as usize).publish(rel, entry);
         }
-        Ok(())
     }
 
     /// Stores and publishes `entries` at the claimed offsets from `rel`, one
@@ -310,6 +353,12 @@ impl<T: Send + Sync + 'static> Ring<T> {
                 {
                     Ok(_) => {
                         place.index_plus_1.fetch_max(k + 1, Ordering::Release);
+                        if k < 1 << (64 - PLACE_BITS) {
+                            let p = k % self.ring_div;
+                            // Relaxed: a hint (see `hot`). `fetch_max`: an
+                            // installer preempted here must not lower it.
+                            self.hot.fetch_max(k << PLACE_BITS | p, Ordering::Relaxed);
+                        }
                         if !cur.is_null() {
                             self.retire(cur, &guard);
                         }

@@ -293,7 +293,7 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// if it was purged (or is below the start offset). `FutureOffset` also
     /// for an offset whose `write` has returned, while a concurrent writer
     /// that claimed an earlier offset has not yet published it (see
-    /// [`write`](Log::write#when-the-record-becomes-readable)); never for
+    /// [`write`](Log::write), "When the record becomes readable"); never for
     /// a write of the exclusive [`Writer`](crate::Writer) that returned.
     ///
     /// ```

@@ -72,7 +72,7 @@ impl<T> Record<T> {
 
 /// A record lent by reference: its payload stays in the log's slot, and the
 /// borrow ends before the log may free it. Given to the closure of
-/// [`Stream::visit`](crate::Stream::visit) and returned by [`Pinned::get`].
+/// [`Stream::visit`](crate::Stream::visit) and returned by [`Pinned::get`](crate::Pinned::get).
 ///
 /// ```
 /// use memlog::{Log, Record, RecordRef};

@@ -351,3 +351,50 @@ fn try_write_never_waits_for_a_hold() {
     })
     .assert_reached(&["Ok", "Full"]);
 }
+
+/// A write refused by a hold (`try_write` told `Full`) announced a purge it
+/// never made: a stream that sets `Lag::Hold` later, on the same retained
+/// offset, holds it (it once failed, read on unheld and lost a later record
+/// with `OutOfRange`). Then the race of that refused write with the new
+/// hold, on two threads: the hold is always set.
+#[test]
+fn a_write_refused_by_a_hold_fails_no_later_hold() {
+    model(|| {
+        let log = log::<u64>(1, 0);
+        assert_eq!(log.write(10).unwrap(), 0);
+        let first = log.stream(0).on_lag(Lag::Hold);
+        assert_eq!(log.try_write(11), Err(Error::Full));
+        drop(first);
+        let mut second = log.stream(0).on_lag(Lag::Hold);
+        assert_eq!(log.hold_count(), 1, "a refused write failed a later hold");
+        assert_eq!(second.next().unwrap().unwrap().data, 10);
+        assert_eq!(log.try_write(11), Ok(1));
+        assert_eq!(log.try_write(12), Err(Error::Full), "record 11 unread");
+        assert_eq!(second.next().unwrap().unwrap().data, 11);
+    });
+    explore(|seen| {
+        let log = log::<u64>(1, 0);
+        assert_eq!(log.write(10).unwrap(), 0);
+        let first = log.stream(0).on_lag(Lag::Hold);
+        let holder = {
+            let (log, stream) = (log.clone(), log.stream(0));
+            thread::spawn(move || {
+                let stream = stream.on_lag(Lag::Hold);
+                assert_eq!(log.hold_count(), 2, "a refused write failed a hold");
+                stream
+            })
+        };
+        assert_eq!(log.try_write(11), Err(Error::Full));
+        let second = holder.join().unwrap();
+        drop(first);
+        assert_eq!(
+            log.try_write(11),
+            Err(Error::Full),
+            "the second hold let go"
+        );
+        drop(second);
+        assert_eq!(log.try_write(11), Ok(1));
+        seen.note("done");
+    })
+    .assert_reached(&["done"]);
+}

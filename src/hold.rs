@@ -19,11 +19,17 @@
 //! setting a hold at offset `pos` first lowers `gate` (pending), then (after
 //! a `SeqCst` fence) loads `intent`. Store, fence, load on both sides
 //! (Dekker): at least one sees the other. If the writer sees the lowered
-//! gate it waits; if the stream sees `intent` past `pos`, its records are
-//! being purged and the hold fails (the stream gets `OutOfRange`, as one
-//! set on a purged offset does), and it withdraws, releasing the writer. So
-//! no purge passes a hold that was set, and a hold is *confirmed* only once
-//! no writer can be purging under it.
+//! gate it waits; if the stream sees `intent` past `pos`, a writer may be
+//! purging its records. `intent` only grows, and a writer refused by the
+//! gate leaves it raised (a `try_write` told `Full` may never come back), so
+//! the stream then tells apart: it waits for every writer that announced to
+//! have decided (`announcing`, the count of writers between announcing and
+//! loading the gate: a few instructions), and the hold fails only if one
+//! that was admitted purges past `pos` (`reserved`, raised by admitted
+//! writers only). Then the stream gets `OutOfRange`, as one set on a purged
+//! offset does, and it withdraws, releasing the writer. So no purge passes
+//! a hold that was set, a hold is *confirmed* only once no writer can be
+//! purging under it, and a refused writer fails no later hold.
 //!
 //! # Waiting writers
 //! A writer that finds the gate at or below the segment it installs checks
@@ -44,7 +50,8 @@
 //! never publish: every offset below the end is published.
 
 use crate::sync::{
-    current, fence, park, park_timeout, AtomicBool, AtomicU64, Backoff, Mutex, MutexGuard, Ordering,
+    current, fence, park, park_timeout, yield_now, AtomicBool, AtomicU64, Backoff, Mutex,
+    MutexGuard, Ordering,
 };
 use crate::wait::Waiter;
 use std::sync::Arc;
@@ -55,8 +62,13 @@ use std::time::Instant;
 pub(crate) struct Holds {
     /// The first segment that may not be installed (module docs).
     gate: AtomicU64,
-    /// The highest relative offset below which a writer is purging.
+    /// The highest relative offset below which a writer announced a purge
+    /// (admitted or not).
     intent: AtomicU64,
+    /// How many writers are between announcing and deciding (`admit`).
+    announcing: AtomicU64,
+    /// The highest relative offset below which an admitted writer purges.
+    reserved: AtomicU64,
     /// `H + 1`: a hold on segment `s` forbids installing `s + H + 1` on.
     span: u64,
     state: Mutex<State>,
@@ -88,6 +100,8 @@ impl Holds {
         Holds {
             gate: AtomicU64::new(u64::MAX),
             intent: AtomicU64::new(0),
+            announcing: AtomicU64::new(0),
+            reserved: AtomicU64::new(0),
             span: history + 1,
             state: Mutex::new(State::default()),
         }
@@ -156,7 +170,9 @@ impl Holds {
         wake(woken);
         // The stream's half of the Dekker pair (module docs).
         fence(Ordering::SeqCst);
-        if self.intent.load(Ordering::Relaxed) > pos {
+        // Relaxed: ordered by the fences; a writer whose fence came first is
+        // seen here and in `announcing` (`purging_past`).
+        if self.intent.load(Ordering::Relaxed) > pos && self.purging_past(pos) {
             self.release(id);
             return None;
         }
@@ -165,6 +181,23 @@ impl Holds {
             h.confirmed = true;
         }
         Some(id)
+    }
+
+    /// After a writer announced a purge past `pos`: waits until every
+    /// writer that has announced has decided (straight-line code in
+    /// `admit`), then whether one admitted purges past `pos`.
+    fn purging_past(&self, pos: u64) -> bool {
+        let backoff = Backoff::new();
+        // Acquire: pairs with the Release decrements, so that `reserved` is
+        // what those writers left.
+        while self.announcing.load(Ordering::Acquire) != 0 {
+            if backoff.is_completed() {
+                yield_now();
+            } else {
+                backoff.snooze();
+            }
+        }
+        self.reserved.load(Ordering::Relaxed) > pos
     }
 
     /// Hold `id` moved on to segment `seg` (its stream left the one before).
@@ -202,14 +235,24 @@ impl Holds {
 
     /// Whether a writer may install segment `k`, purging below relative
     /// offset `need`, without waiting: the writer's half of the Dekker pair
-    /// (module docs). Nothing but an RMW, a fence and a load.
+    /// (module docs). Nothing but RMWs, a fence and a load, once per
+    /// segment installed.
     #[inline]
     pub(crate) fn admit(&self, k: u64, need: u64) -> bool {
-        // Relaxed: ordered by the fence.
+        // Relaxed, both: ordered by the fence. A holder whose fence comes
+        // after it sees this writer in `intent` and in `announcing`.
+        self.announcing.fetch_add(1, Ordering::Relaxed);
         self.intent.fetch_max(need, Ordering::Relaxed);
         fence(Ordering::SeqCst);
         // Acquire: pairs with the Release store of a holder that raised it.
-        self.gate.load(Ordering::Acquire) > k
+        let admitted = self.gate.load(Ordering::Acquire) > k;
+        if admitted {
+            // Relaxed: released by the decrement.
+            self.reserved.fetch_max(need, Ordering::Relaxed);
+        }
+        // Release: a holder waiting for the count sees `reserved`.
+        self.announcing.fetch_sub(1, Ordering::Release);
+        admitted
     }
 
     /// Whether installing segment `k` could be refused now (for a write

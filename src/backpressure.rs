@@ -173,6 +173,8 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn try_write(&mut self, data: T) -> Result<Offset, Error> {
+        // The size first: a write refused for it announces no purge.
+        self.log().inner.check_size(&data)?;
         self.admit_next(&mut OnHold::Refuse)?;
         self.write(data)
     }
@@ -194,6 +196,7 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn write_timeout(&mut self, data: T, d: Duration) -> Result<Offset, Error> {
+        self.log().inner.check_size(&data)?;
         let deadline = Instant::now().checked_add(d);
         self.admit_next(&mut OnHold::Wait(deadline))?;
         self.write(data)
@@ -260,6 +263,7 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
     #[cfg(feature = "async")]
     #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
     pub async fn write_async(&mut self, data: T) -> Result<Offset, Error> {
+        self.log().inner.check_size(&data)?;
         std::future::poll_fn(|cx| match self.admit_next(&mut OnHold::Task(cx)) {
             // Registered: a hold moving on (or close) wakes the task.
             Err(Error::Full) => std::task::Poll::Pending,

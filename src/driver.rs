@@ -104,8 +104,14 @@ impl<T: Clone + Send + Sync + 'static> Reader<T> {
         };
         let ring = &self.log.inner.ring;
         let (seg, _) = ring.split(rel);
-        if let Some(id) = ring.holds.hold(seg, rel, &self.cancel) {
-            self.hold = Some((id, ring.base(seg + 1)));
+        match ring.holds.hold(seg, rel, &self.cancel) {
+            Some(id) => self.hold = Some((id, ring.base(seg + 1))),
+            // A writer is purging the stream's next offset: it has fallen
+            // behind, and ends as a holding stream that fell behind does,
+            // rather than read on unheld.
+            None => {
+                self.end_with(Error::OutOfRange);
+            }
         }
     }
 

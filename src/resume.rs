@@ -102,7 +102,11 @@ pub enum Lag {
     /// holding stream never yields `OutOfRange` or `Lagged`; set on a
     /// stream whose next offset is already purged (or being purged by a
     /// writer that opens a segment at that moment), it yields `OutOfRange`
-    /// and ends, as with `End`.
+    /// and ends, as with `End`. While a stream holds, a batch that would
+    /// purge its own first records (one that crosses more than
+    /// `history_segments` segment boundaries) is refused with
+    /// [`Error::BatchTooLarge`](crate::Error::BatchTooLarge): the holding
+    /// stream would have to read them before the batch landed.
     ///
     /// This is the disruptor's (and a bounded channel's) backpressure, for
     /// consumers that must see every record, beside streams that may fall

@@ -94,6 +94,20 @@ impl<T> Ring<T> {
         self.base(k.saturating_sub(self.history))
     }
 
+    /// Whether installing segment `k` for a write that starts at relative
+    /// `first` purges the write's own first records: then the longest
+    /// write that never does, `segment_size * history_segments + 1`.
+    pub(crate) fn purges_own_start(&self, first: u64, k: u64) -> Option<usize> {
+        let (s, _) = self.split(first);
+        (k > s.saturating_add(self.history)).then(|| {
+            let max = self
+                .segment_size
+                .saturating_mul(self.history)
+                .saturating_add(1);
+            usize::try_from(max).unwrap_or(usize::MAX)
+        })
+    }
+
     /// Closing: fixes the holds (hold.rs) and returns the first relative
     /// offset they forbid writing (`u64::MAX`: none).
     pub(crate) fn held_end(&self) -> u64 {

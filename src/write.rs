@@ -26,13 +26,30 @@ pub(crate) enum OnHold<'a, 'b> {
 }
 
 impl<T: Send + Sync + 'static> Inner<T> {
-    /// Before a claim: `Ok` once a write of relative offsets up to `last`
+    /// Before a claim: `Ok` once a write of relative offsets `first..=last`
     /// installs no segment that the holds forbid (the holds then know a
     /// writer is purging, and a hold set meanwhile fails: hold.rs).
-    pub(crate) fn admit(&self, last: u64, on_hold: &mut OnHold<'_, '_>) -> Result<(), Error> {
+    ///
+    /// A batch that would purge its own first records (it crosses more
+    /// than `history_segments` segment boundaries) while a hold forbids it
+    /// is refused with `BatchTooLarge`: a holding stream must read those
+    /// records before they are purged, which it can do only once the batch
+    /// has landed, and a batch lands whole or not at all.
+    pub(crate) fn admit(
+        &self,
+        first: u64,
+        last: u64,
+        on_hold: &mut OnHold<'_, '_>,
+    ) -> Result<(), Error> {
         let Some(k) = self.ring.held(last) else {
             return Ok(());
         };
+        if let Some(max) = self.ring.purges_own_start(first, k) {
+            return Err(Error::BatchTooLarge {
+                len: usize::try_from(last - first + 1).unwrap_or(usize::MAX),
+                max,
+            });
+        }
         let holds = &self.ring.holds;
         match on_hold {
             OnHold::Refuse => holds.check(k, None).unwrap_or(Err(Error::Full)),
@@ -80,7 +97,7 @@ impl<T: Send + Sync + 'static> Inner<T> {
             return Err(Error::ReadOnly);
         };
         let c = &self.seq.cursors;
-        let rel = m.claim_batch(c, n, |at| self.admit(at + n - 1, &mut on_hold))?;
+        let rel = m.claim_batch(c, n, |at| self.admit(at, at + n - 1, &mut on_hold))?;
         let mut moved = false;
         self.ring
             .publish_run(rel, entries, self.seq.mark_word(), |from, to| {
@@ -110,7 +127,8 @@ impl<T: Send + Sync + 'static> Inner<T> {
         let m = self.seq.exclusive();
         let c = &self.seq.cursors;
         // Admitted before the claim, as the shared batch is.
-        self.admit(m.next_claim(c) + n - 1, &mut on_hold)?;
+        let at = m.next_claim(c);
+        self.admit(at, at + n - 1, &mut on_hold)?;
         let rel = m.claim(c, n)?;
         self.ring
             .publish_run(rel, entries, self.seq.mark_word(), |_, to| {
@@ -142,7 +160,7 @@ impl<T: Send + Sync + 'static> Inner<T> {
         };
         self.check_size(d)?;
         let c = &self.seq.cursors;
-        let rel = m.claim_batch(c, 1, |at| self.admit(at, &mut on_hold))?;
+        let rel = m.claim_batch(c, 1, |at| self.admit(at, at, &mut on_hold))?;
         let data = data.take().expect("checked above");
         self.ring
             .publish_one(rel, Entry { created, data }, self.seq.mark_word())?;

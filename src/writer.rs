@@ -194,7 +194,7 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
         if rel < self.hi {
             return Ok(());
         }
-        inner.admit(rel, on_hold)
+        inner.admit(rel, rel, on_hold)
     }
 
     /// `data` if it is within `max_record_bytes`.

@@ -56,6 +56,9 @@ pub(crate) struct Reader<T> {
     /// segment it holds ends (hold.rs). Moved when the stream has fetched
     /// past that, released when it ends or is dropped.
     hold: Option<(u64, u64)>,
+    /// `Lag::Hold` was set while a writer was purging the next offset: the
+    /// next read yields `OutOfRange` and ends the stream.
+    hold_failed: bool,
 }
 
 /// How a stream waits for a record that is not written yet.
@@ -83,6 +86,7 @@ impl<T: Clone + Send + Sync + 'static> Reader<T> {
             lag: Lag::End,
             registered: None,
             hold: None,
+            hold_failed: false,
         }
     }
 
@@ -107,11 +111,9 @@ impl<T: Clone + Send + Sync + 'static> Reader<T> {
         match ring.holds.hold(seg, rel, &self.cancel) {
             Some(id) => self.hold = Some((id, ring.base(seg + 1))),
             // A writer is purging the stream's next offset: it has fallen
-            // behind, and ends as a holding stream that fell behind does,
-            // rather than read on unheld.
-            None => {
-                self.end_with(Error::OutOfRange);
-            }
+            // behind, and its next read ends it as a holding stream that
+            // fell behind ends, rather than read on unheld.
+            None => self.hold_failed = true,
         }
     }
 
@@ -324,6 +326,9 @@ impl<T: Clone + Send + Sync + 'static> Reader<T> {
         }
         if self.cancel.load(Ordering::Acquire) {
             return Err(self.finish(Wait::Cancelled));
+        }
+        if self.hold_failed {
+            return Err(self.end_with(Error::OutOfRange));
         }
         Ok(())
     }

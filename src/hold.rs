@@ -41,7 +41,10 @@
 //! holds forbid (`freeze`), and every writer waiting is woken. A write whose
 //! segment lies there fails `Closed`; one below it lands. Claims of offsets
 //! past that end exist only in segments the holds forbid, which their writers
-//! never publish: every offset below the end is published.
+//! never publish: every offset below the end is published. A writer of such
+//! a claim that waits, before it looks at the holds, for the mark to reach
+//! its segment's purge point (ring.rs `install`) may be waiting for one of
+//! these unpublished claims: it gives up `Closed` there too.
 
 use crate::sync::{
     current, fence, park, park_timeout, AtomicBool, AtomicU64, Backoff, Mutex, MutexGuard, Ordering,
@@ -59,6 +62,9 @@ pub(crate) struct Holds {
     intent: AtomicU64,
     /// `H + 1`: a hold on segment `s` forbids installing `s + H + 1` on.
     span: u64,
+    /// Once closed, `State::frozen` (`u64::MAX` before): for writers that
+    /// wait without the lock (`closed_from`).
+    frozen: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -89,6 +95,7 @@ impl Holds {
             gate: AtomicU64::new(u64::MAX),
             intent: AtomicU64::new(0),
             span: history + 1,
+            frozen: AtomicU64::new(u64::MAX),
             state: Mutex::new(State::default()),
         }
     }
@@ -245,6 +252,8 @@ impl Holds {
                         .min()
                         .unwrap_or(u64::MAX);
                     s.frozen = Some(g);
+                    // Release: pairs with `closed_from`'s Acquire.
+                    self.frozen.store(g, Ordering::Release);
                     g
                 }
             };
@@ -252,6 +261,14 @@ impl Holds {
         };
         wake(woken);
         gate
+    }
+
+    /// Whether the log closed with segment `k` at or past the frozen gate:
+    /// a write claimed there is past the end and fails `Closed`. For a
+    /// writer waiting for the mark before it installs `k`: the offsets it
+    /// waits for may be such claims too, never published (module docs).
+    pub(crate) fn closed_from(&self, k: u64) -> bool {
+        self.frozen.load(Ordering::Acquire) <= k
     }
 
     /// Blocks the thread until segment `k` may be installed (spinning

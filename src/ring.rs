@@ -261,6 +261,15 @@ impl<T: Send + Sync + 'static> Ring<T> {
                 }
                 // Acquire: the stamps below the mark, and the segments they are in.
                 if mark.load(Ordering::Acquire) < need {
+                    // Closed with `k` forbidden by the holds: this claim is past
+                    // the end, and so may be the one the mark waits for, whose
+                    // writer gave up `Closed` (hold.rs): give up too.
+                    if self.holds.closed_from(k) {
+                        if let Some(s) = spare {
+                            self.pool.put(s);
+                        }
+                        return Err(Error::Closed);
+                    }
                     // A writer of an older segment has claimed but not published:
                     // it holds the CPU we need on a small machine, so spin briefly,
                     // then yield.

@@ -99,6 +99,12 @@ impl<T> Ring<T> {
         if self.place(k).index_plus_1.load(Ordering::Acquire) == k + 1 {
             return None;
         }
+        // A plain look first: a write refused here announces no purge, so
+        // that a hold set later on the records it would have purged (still
+        // retained) does not fail on its behalf (hold.rs: `intent` only rises).
+        if self.holds.forbids(k) {
+            return Some(k);
+        }
         (!self.holds.admit(k, self.purged_below(k))).then_some(k)
     }
 

@@ -306,6 +306,15 @@ impl<T: Send + Sync + 'static> Ring<T> {
                     self.holds.wait(k)?;
                     continue 'pinned;
                 }
+                // Closed with `k` forbidden, and the holds moved on since: this
+                // claim is still past the end the close fixed (hold.rs). A
+                // close after the look above freezes a gate past `k`.
+                if self.holds.closed_from(k) {
+                    if let Some(s) = spare {
+                        self.pool.put(s);
+                    }
+                    return Err(Error::Closed);
+                }
                 debug_assert!(match cur_index {
                     Some(i) => i + self.ring_len == k,
                     None => k < self.ring_len,

@@ -776,6 +776,44 @@ fn a_batch_that_would_purge_its_own_records_is_written_for_a_caught_up_holder() 
     assert_eq!(reader.join().unwrap(), 3);
 }
 
+/// After close every write fails `Closed`, at once, also where a hold set
+/// after the close would forbid its segment (found by
+/// proptests/tests/hold_model.rs: the exclusive writer's `try_write` said
+/// `Full`, and its `write_timeout` waited out its timeout).
+#[test]
+fn after_close_every_write_is_closed_even_where_a_hold_forbids_it() {
+    for exclusive in [false, true] {
+        let mut w = W::new(exclusive, 1, 0);
+        let log = w.log.clone();
+        assert_eq!(w.write(0), Ok(0));
+        log.close();
+        let _held = log.stream(0).on_lag(Lag::Hold);
+        assert_eq!(w.try_write(1), Err(Error::Closed), "exclusive {exclusive}");
+        assert_eq!(w.try_write_batch(1..2), Err(Error::Closed));
+        let t = Instant::now();
+        assert_eq!(
+            w.write_timeout(1, Duration::from_secs(60)),
+            Err(Error::Closed)
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "it waited for a holder after close"
+        );
+        assert_eq!(w.write(1), Err(Error::Closed));
+        #[cfg(feature = "async")]
+        {
+            use std::future::Future;
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            let r = match &mut w.w {
+                Some(wr) => std::pin::pin!(wr.write_async(1)).poll(&mut cx),
+                None => std::pin::pin!(log.write_async(1)).poll(&mut cx),
+            };
+            assert_eq!(r, std::task::Poll::Ready(Err(Error::Closed)));
+        }
+        assert_eq!(log.next_offset(), 1);
+    }
+}
+
 // ---------------------------------------------------------------------------
 // 4. Drop and cancel release blocked writers.
 

@@ -32,6 +32,12 @@ impl<T: Send + Sync + 'static> Inner<T> {
         let Some(k) = self.ring.held(last) else {
             return Ok(());
         };
+        // A closed log refuses the claim that would follow: say so now rather
+        // than `Full`, or wait for a hold set after the close (the exclusive
+        // writer admits before it claims).
+        if self.seq.is_closed() {
+            return Err(Error::Closed);
+        }
         let holds = &self.ring.holds;
         match on_hold {
             OnHold::Refuse => holds.check(k, None).unwrap_or(Err(Error::Full)),

@@ -208,6 +208,10 @@ impl Model {
         Ok(self.start + self.n() - 1)
     }
     fn write_batch(&mut self, b: Vec<Vec<u8>>) -> Result<std::ops::Range<u64>, Error> {
+        // A closed log refuses a batch before it pulls it.
+        if self.closed {
+            return Err(Error::Closed);
+        }
         // Records are checked in order, and the batch is refused at the
         // first one that is too large or does not fit, whichever comes first
         // (the log pulls at most capacity + 1 records).

@@ -21,6 +21,7 @@ pub(crate) enum OnHold<'a, 'b> {
     Wait(Option<Instant>),
     /// Registers the task's waker and answers `Full`, meaning "pending"
     /// (`write_async`).
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     Task(&'a mut Context<'b>),
 }
 

@@ -303,6 +303,23 @@ fn hold_async(
     })
 }
 
+/// The stress test's async holding streams: to the end by `next` and by
+/// `visit`, and one dropped a third of the way (none without feature
+/// `async`).
+fn async_readers(log: &Log<Rec>, writers: usize, total: u64) -> Vec<thread::JoinHandle<Outcome>> {
+    #[cfg(feature = "async")]
+    return vec![
+        hold_async(log, writers, false, None),
+        hold_async(log, writers, true, None),
+        hold_async(log, writers, false, Some(total / 3)),
+    ];
+    #[cfg(not(feature = "async"))]
+    {
+        let _ = (log, writers, total);
+        Vec::new()
+    }
+}
+
 /// A holding iterator dropped after `stop` records (or at the end).
 fn hold_dropped(log: &Log<Rec>, writers: usize, stop: u64) -> thread::JoinHandle<Outcome> {
     let mut s = log.stream(0).on_lag(Lag::Hold);
@@ -464,12 +481,7 @@ fn stress_one(seg: usize, hist: usize, writers: u32, k: u32, close_at: u64) -> D
         not_holding(&log, n, false),
         not_holding(&log, n, true),
     ];
-    #[cfg(feature = "async")]
-    {
-        readers.push(hold_async(&log, n, false, None));
-        readers.push(hold_async(&log, n, true, None));
-        readers.push(hold_async(&log, n, false, Some(total / 3)));
-    }
+    readers.extend(async_readers(&log, n, total));
     let ws: Vec<_> = (0..writers)
         .map(|w| {
             let log = log.clone();
@@ -537,15 +549,12 @@ fn stress_holds_with_tiny_segments_drops_cancels_and_close() {
     within(300, "hold stress", || {
         let (writers, k) = (3u32, 2_000u32);
         let total = u64::from(writers * k);
+        // HOLD_STRESS_ONLY=<S><H> (two digits) runs that one 30 times.
         let configs: Vec<(usize, usize)> = match std::env::var("HOLD_STRESS_ONLY") {
-            Ok(c) => vec![
-                (c.as_bytes()[0] - b'0') as usize,
-                (c.as_bytes()[1] - b'0') as usize,
-            ]
-            .chunks(2)
-            .map(|c| (c[0], c[1]))
-            .collect::<Vec<_>>()
-            .repeat(30),
+            Ok(c) => {
+                let d = |i: usize| usize::from(c.as_bytes()[i] - b'0');
+                vec![(d(0), d(1)); 30]
+            }
             Err(_) => vec![(1, 0), (1, 2), (2, 1), (3, 0), (4, 2), (4, 0), (2, 2)],
         };
         for (i, &(seg, hist)) in configs.iter().enumerate() {
@@ -592,11 +601,10 @@ enum Blocked {
 
 /// Starts a writer thread making a write that would purge offsets 0 and 1
 /// (held); returns what it returned.
-fn blocked_write(
-    w: Option<Writer<u64>>,
-    log: &Log<u64>,
-    how: Blocked,
-) -> thread::JoinHandle<(Result<u64, Error>, Option<Writer<u64>>)> {
+/// What a blocked writer's thread returns: its result, and its `Writer`.
+type BlockedWriter = thread::JoinHandle<(Result<u64, Error>, Option<Writer<u64>>)>;
+
+fn blocked_write(w: Option<Writer<u64>>, log: &Log<u64>, how: Blocked) -> BlockedWriter {
     let log = log.clone();
     thread::spawn(move || {
         let mut w = w;

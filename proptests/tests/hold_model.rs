@@ -14,6 +14,7 @@
 //! `Closed`.
 
 use memlog::{Error, Lag, Log, Stream, Writer};
+use memlog_proptests::{Fetch, Shape};
 use proptest::prelude::*;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -97,9 +98,7 @@ fn op() -> impl Strategy<Value = Op> {
 const READ_AHEAD: u64 = 32;
 
 struct Model {
-    start: u64,
-    seg: u64,
-    hist: u64,
+    shape: Shape,
     data: Vec<u64>,
     closed: bool,
     closed_at: u64,
@@ -122,39 +121,29 @@ struct MStream {
     holding: bool,
 }
 
-enum Fetch {
-    Ready(u64),
-    Behind,
-    Future,
-    Closed,
-}
-
 impl Model {
     fn n(&self) -> u64 {
         self.data.len() as u64
     }
     fn cap(&self) -> u64 {
-        self.seg * (self.hist + 1)
+        self.shape.seg * (self.shape.hist + 1)
     }
     fn first(&self) -> u64 {
-        if self.data.is_empty() {
-            return 0;
-        }
-        ((self.n() - 1) / self.seg).saturating_sub(self.hist) * self.seg
+        self.shape.first(self.n())
     }
     /// The first relative offset `s` has not fetched.
     fn fetched(&self, s: &MStream) -> u64 {
-        s.pos - self.start + s.ahead.len() as u64
+        s.pos - self.shape.start + s.ahead.len() as u64
     }
     /// Whether a write whose last relative offset is `last` would purge
     /// what a live holding stream has not fetched.
     fn full(&self, streams: &[MStream], last: u64) -> bool {
-        let k = last / self.seg;
-        let installed = self.n() > 0 && k <= (self.n() - 1) / self.seg;
-        if installed || k < self.hist + 1 {
+        let k = last / self.shape.seg;
+        let installed = self.n() > 0 && k <= (self.n() - 1) / self.shape.seg;
+        if installed || k < self.shape.hist + 1 {
             return false;
         }
-        let purge_below = (k - self.hist) * self.seg;
+        let purge_below = (k - self.shape.hist) * self.shape.seg;
         streams
             .iter()
             .any(|s| s.holding && !s.cancelled && self.fetched(s) < purge_below)
@@ -167,7 +156,7 @@ impl Model {
         if self.full(streams, self.n() + m - 1) {
             return Err(Error::Full);
         }
-        let at = self.start + self.n();
+        let at = self.shape.start + self.n();
         for _ in 0..m {
             let rel = self.n();
             self.data.push(value(rel));
@@ -175,19 +164,8 @@ impl Model {
         Ok(at)
     }
     fn fetch(&self, pos: u64) -> Fetch {
-        let Some(rel) = pos.checked_sub(self.start) else {
-            return Fetch::Behind;
-        };
-        if rel >= self.n() {
-            if self.closed && rel >= self.closed_at {
-                return Fetch::Closed;
-            }
-            return Fetch::Future;
-        }
-        if rel < self.first() {
-            return Fetch::Behind;
-        }
-        Fetch::Ready(rel)
+        let closed_at = self.closed.then_some(self.closed_at);
+        self.shape.fetch(self.n(), closed_at, pos)
     }
     /// `on_lag(lag)` on `s`.
     fn set_lag(&self, s: &mut MStream, lag: LagK) {
@@ -200,7 +178,7 @@ impl Model {
         if s.has_hold || s.end.is_some() {
             return;
         }
-        let Some(rel) = (s.pos + s.ahead.len() as u64).checked_sub(self.start) else {
+        let Some(rel) = (s.pos + s.ahead.len() as u64).checked_sub(self.shape.start) else {
             return;
         };
         // A hold on a purged offset fails (a writer purged past it).
@@ -220,7 +198,7 @@ impl Model {
         if s.lag != LagK::Skip {
             return Ok(Self::end(s, Error::OutOfRange));
         }
-        let to = self.start + self.first();
+        let to = self.shape.start + self.first();
         let skipped = to - s.pos;
         s.pos = to;
         Ok(Error::Lagged { skipped })
@@ -243,7 +221,7 @@ impl Model {
         }
         let rel = s.ahead.pop_front().expect("filled above");
         s.pos += 1;
-        Ok(Ok((self.start + rel, value(rel))))
+        Ok(Ok((self.shape.start + rel, value(rel))))
     }
     /// `try_visit(max)`.
     fn visit(&self, s: &mut MStream, max: usize) -> Result<Result<Vec<(u64, u64)>, Error>, String> {
@@ -262,12 +240,12 @@ impl Model {
                 break;
             };
             s.pos += 1;
-            out.push((self.start + rel, value(rel)));
+            out.push((self.shape.start + rel, value(rel)));
         }
         while out.len() < max {
             match self.fetch(s.pos) {
                 Fetch::Ready(rel) => {
-                    out.push((self.start + rel, value(rel)));
+                    out.push((self.shape.start + rel, value(rel)));
                     s.pos += 1;
                 }
                 _ if !out.is_empty() => break,
@@ -303,9 +281,11 @@ fn run(
         (None, builder.build().unwrap())
     };
     let mut m = Model {
-        start,
-        seg: seg as u64,
-        hist: hist as u64,
+        shape: Shape {
+            start,
+            seg: seg as u64,
+            hist: hist as u64,
+        },
         data: Vec::new(),
         closed: false,
         closed_at: 0,
@@ -464,24 +444,16 @@ proptest! {
         ..ProptestConfig::default()
     })]
 
+    /// On a shared log, or one written through its exclusive `Writer`.
     #[test]
     fn holds_match_model(
         start in prop_oneof![Just(0u64), 1u64..100],
         seg in 1usize..5,
         hist in 0usize..3,
         ops in prop::collection::vec(op(), 1..150),
+        exclusive in any::<bool>(),
     ) {
-        run(start, seg, hist, ops, false)?;
-    }
-
-    #[test]
-    fn exclusive_holds_match_model(
-        start in prop_oneof![Just(0u64), 1u64..100],
-        seg in 1usize..5,
-        hist in 0usize..3,
-        ops in prop::collection::vec(op(), 1..150),
-    ) {
-        run(start, seg, hist, ops, true)?;
+        run(start, seg, hist, ops, exclusive)?;
     }
 }
 

@@ -39,7 +39,9 @@
 //! `close` freezes the holds under the lock: the end of what was written
 //! becomes at most the first offset of the first segment that confirmed
 //! holds forbid (`freeze`), and every writer waiting is woken. A write whose
-//! segment lies there fails `Closed`; one below it lands. Claims of offsets
+//! segment lies there fails `Closed`, even if the holds have moved on by the
+//! time it looks (`closed_from`, after `admit`: a close after that look
+//! freezes a gate past the segment); one below it lands. Claims of offsets
 //! past that end exist only in segments the holds forbid, which their writers
 //! never publish: every offset below the end is published. A writer of such
 //! a claim that waits, before it looks at the holds, for the mark to reach

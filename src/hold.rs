@@ -45,9 +45,14 @@
 //! `close` freezes the holds under the lock: the end of what was written
 //! becomes at most the first offset of the first segment that confirmed
 //! holds forbid (`freeze`), and every writer waiting is woken. A write whose
-//! segment lies there fails `Closed`; one below it lands. Claims of offsets
+//! segment lies there fails `Closed`, even if the holds have moved on by the
+//! time it looks (`closed_from`, after `admit`: a close after that look
+//! freezes a gate past the segment); one below it lands. Claims of offsets
 //! past that end exist only in segments the holds forbid, which their writers
-//! never publish: every offset below the end is published.
+//! never publish: every offset below the end is published. A writer of such
+//! a claim that waits, before it looks at the holds, for the mark to reach
+//! its segment's purge point (ring.rs `install`) may be waiting for one of
+//! these unpublished claims: it gives up `Closed` there too.
 
 use crate::sync::{
     current, fence, park, park_timeout, yield_now, AtomicBool, AtomicU64, Backoff, Mutex,
@@ -71,6 +76,9 @@ pub(crate) struct Holds {
     reserved: AtomicU64,
     /// `H + 1`: a hold on segment `s` forbids installing `s + H + 1` on.
     span: u64,
+    /// Once closed, `State::frozen` (`u64::MAX` before): for writers that
+    /// wait without the lock (`closed_from`).
+    frozen: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -103,6 +111,7 @@ impl Holds {
             announcing: AtomicU64::new(0),
             reserved: AtomicU64::new(0),
             span: history + 1,
+            frozen: AtomicU64::new(u64::MAX),
             state: Mutex::new(State::default()),
         }
     }
@@ -303,6 +312,8 @@ impl Holds {
                         .min()
                         .unwrap_or(u64::MAX);
                     s.frozen = Some(g);
+                    // Release: pairs with `closed_from`'s Acquire.
+                    self.frozen.store(g, Ordering::Release);
                     g
                 }
             };
@@ -310,6 +321,14 @@ impl Holds {
         };
         wake(woken);
         gate
+    }
+
+    /// Whether the log closed with segment `k` at or past the frozen gate:
+    /// a write claimed there is past the end and fails `Closed`. For a
+    /// writer waiting for the mark before it installs `k`: the offsets it
+    /// waits for may be such claims too, never published (module docs).
+    pub(crate) fn closed_from(&self, k: u64) -> bool {
+        self.frozen.load(Ordering::Acquire) <= k
     }
 
     /// Blocks the thread until segment `k` may be installed (spinning

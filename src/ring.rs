@@ -125,6 +125,12 @@ impl<T> Ring<T> {
         if self.place(k).index_plus_1.load(Ordering::Acquire) == k + 1 {
             return None;
         }
+        // A plain look first: a write refused here announces no purge, so
+        // that a hold set later on the records it would have purged (still
+        // retained) does not fail on its behalf (hold.rs: `intent` only rises).
+        if self.holds.forbids(k) {
+            return Some(k);
+        }
         (!self.holds.admit(k, self.purged_below(k))).then_some(k)
     }
 
@@ -318,6 +324,15 @@ impl<T: Send + Sync + 'static> Ring<T> {
                 }
                 // Acquire: the stamps below the mark, and the segments they are in.
                 if mark.load(Ordering::Acquire) < need {
+                    // Closed with `k` forbidden by the holds: this claim is past
+                    // the end, and so may be the one the mark waits for, whose
+                    // writer gave up `Closed` (hold.rs): give up too.
+                    if self.holds.closed_from(k) {
+                        if let Some(s) = spare {
+                            self.pool.put(s);
+                        }
+                        return Err(Error::Closed);
+                    }
                     // A writer of an older segment has claimed but not published:
                     // it holds the CPU we need on a small machine, so spin briefly,
                     // then yield.
@@ -347,6 +362,15 @@ impl<T: Send + Sync + 'static> Ring<T> {
                     drop(guard);
                     self.holds.wait(k)?;
                     continue 'pinned;
+                }
+                // Closed with `k` forbidden, and the holds moved on since: this
+                // claim is still past the end the close fixed (hold.rs). A
+                // close after the look above freezes a gate past `k`.
+                if self.holds.closed_from(k) {
+                    if let Some(s) = spare {
+                        self.pool.put(s);
+                    }
+                    return Err(Error::Closed);
                 }
                 debug_assert!(match cur_index {
                     Some(i) => i + self.ring_len == k,

@@ -44,6 +44,12 @@ impl<T: Send + Sync + 'static> Inner<T> {
         let Some(k) = self.ring.held(last) else {
             return Ok(());
         };
+        // A closed log refuses the claim that would follow: say so now rather
+        // than `Full`, or wait for a hold set after the close (the exclusive
+        // writer admits before it claims).
+        if self.seq.is_closed() {
+            return Err(Error::Closed);
+        }
         if let Some(max) = self.ring.purges_own_start(first, k) {
             return Err(Error::BatchTooLarge {
                 len: usize::try_from(last - first + 1).unwrap_or(usize::MAX),

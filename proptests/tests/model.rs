@@ -9,6 +9,7 @@
 
 use memlog::clock::ManualClock;
 use memlog::{Error, Lag, Log, Record, StartAt, Stream, Writer, MAX_START_OFFSET};
+use memlog_proptests::{Fetch, Shape};
 use proptest::prelude::*;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -133,18 +134,6 @@ struct ModelStream {
     ahead: std::collections::VecDeque<Record<Vec<u8>>>,
 }
 
-/// What the model's log holds at a stream's position.
-enum Fetch {
-    /// Readable, at this relative offset.
-    Ready(u64),
-    /// Purged, or below the start offset.
-    Behind,
-    /// Not written yet.
-    Future,
-    /// Not written, and the log is closed.
-    Closed,
-}
-
 /// Ends `s` with `e`.
 fn end(s: &mut ModelStream, e: Error) -> Error {
     s.end = Some(e.clone());
@@ -158,13 +147,16 @@ impl Model {
     fn n(&self) -> u64 {
         self.data.len() as u64
     }
+    fn shape(&self) -> Shape {
+        Shape {
+            start: self.start,
+            seg: self.seg,
+            hist: self.hist,
+        }
+    }
     /// First retained relative offset.
     fn first(&self) -> u64 {
-        if self.data.is_empty() {
-            return 0;
-        }
-        let active = (self.n() - 1) / self.seg;
-        active.saturating_sub(self.hist) * self.seg
+        self.shape().first(self.n())
     }
     fn capacity(&self) -> u64 {
         self.seg * (self.hist + 1)
@@ -208,6 +200,10 @@ impl Model {
         Ok(self.start + self.n() - 1)
     }
     fn write_batch(&mut self, b: Vec<Vec<u8>>) -> Result<std::ops::Range<u64>, Error> {
+        // A closed log refuses a batch before it pulls it.
+        if self.closed {
+            return Err(Error::Closed);
+        }
         // Records are checked in order, and the batch is refused at the
         // first one that is too large or does not fit, whichever comes first
         // (the log pulls at most capacity + 1 records).
@@ -254,19 +250,8 @@ impl Model {
     }
     /// What the log holds for a stream at `pos` now.
     fn fetch(&self, pos: u64) -> Fetch {
-        let Some(rel) = pos.checked_sub(self.start) else {
-            return Fetch::Behind;
-        };
-        if rel >= self.n() {
-            if self.closed && rel >= self.closed_at {
-                return Fetch::Closed;
-            }
-            return Fetch::Future;
-        }
-        if rel < self.first() {
-            return Fetch::Behind;
-        }
-        Fetch::Ready(rel)
+        let closed_at = self.closed.then_some(self.closed_at);
+        self.shape().fetch(self.n(), closed_at, pos)
     }
     /// `s` fell behind: it ends with `OutOfRange`, or with `Lag::Skip`
     /// moves to the earliest retained offset and says how far.

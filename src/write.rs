@@ -41,15 +41,16 @@ impl<T: Send + Sync + 'static> Inner<T> {
         last: u64,
         on_hold: &mut OnHold<'_, '_>,
     ) -> Result<(), Error> {
-        let Some(k) = self.ring.held(last) else {
-            return Ok(());
-        };
         // A closed log refuses the claim that would follow: say so now rather
         // than `Full`, or wait for a hold set after the close (the exclusive
-        // writer admits before it claims).
+        // writer admits before it claims), and before the holds are asked,
+        // so that a write refused for it announces no purge (hold.rs).
         if self.seq.is_closed() {
             return Err(Error::Closed);
         }
+        let Some(k) = self.ring.held(last) else {
+            return Ok(());
+        };
         if let Some(max) = self.ring.purges_own_start(first, k) {
             return Err(Error::BatchTooLarge {
                 len: usize::try_from(last - first + 1).unwrap_or(usize::MAX),

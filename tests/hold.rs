@@ -754,7 +754,7 @@ fn a_batch_that_would_purge_its_own_records_is_refused_while_held() {
         let mut w = W::new(exclusive, 2, 0);
         let log = w.log.clone();
         let mut s = log.stream(0).on_lag(Lag::Hold);
-        assert_eq!(w.write(v(0)), Ok(0));
+        assert_eq!(w.write(0), Ok(0));
         let mut next = 0;
         drain_ready(&mut s, &mut next);
         // Offsets 1 and 2: segments 0 and 1; installing 1 purges offset 1.
@@ -978,7 +978,7 @@ fn try_write_and_write_timeout_refuse_then_succeed() {
         }
         log.close();
         let got = reader.join().unwrap();
-        let mut next = 5;
+        let mut next = 8;
         for r in got {
             check_v(&mut next, r.offset, r.data);
         }

@@ -327,11 +327,16 @@ impl<T: Clone + Send + Sync + 'static> AsyncStream<T> {
     ///         writer.close();
     ///     });
     ///     let mut sum = 0;
-    ///     while stream.visit(4, |r| sum += *r.data).await.is_ok() {}
-    ///     assert_eq!(stream.ended(), Some(&Error::Closed));
-    ///     sum
-    /// });
+    ///     loop {
+    ///         match stream.visit(4, |r| sum += *r.data).await {
+    ///             Ok(_) => {}
+    ///             Err(Error::Closed) => return Ok(sum), // closed and drained
+    ///             Err(e) => return Err(e), // fell behind, or cancelled
+    ///         }
+    ///     }
+    /// })?;
     /// assert_eq!(sum, 55);
+    /// # Ok::<(), Error>(())
     /// ```
     pub async fn visit(
         &mut self,

@@ -195,9 +195,7 @@ fn a_purge_racing_the_search_never_panics_nor_starts_at_a_purged_time() {
         }
     }
     // And a stream from there, skipping what it loses, goes on.
-    let mut s = log
-        .stream_from(StartAt::Time(UNIX_EPOCH))
-        .on_lag(Lag::Skip);
+    let mut s = log.stream_from(StartAt::Time(UNIX_EPOCH)).on_lag(Lag::Skip);
     for _ in 0..100 {
         match s.recv() {
             Ok(_) | Err(Error::Lagged { .. }) => {}

@@ -376,8 +376,13 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// `async`): a [`futures_core::Stream`] woken by the writes, with the
     /// semantics of [`stream`](Log::stream). See [`AsyncStream`].
     ///
+    /// `.next().await` comes from an extension trait that memlog does not
+    /// re-export: add `futures-util` (`StreamExt`, as here) or a crate like
+    /// it (`tokio-stream`, `futures`) to your dependencies.
+    /// [`AsyncStream::visit`] needs none.
+    ///
     /// ```
-    /// use futures_util::StreamExt;
+    /// use futures_util::StreamExt; // futures-util = "0.3"
     ///
     /// let log = memlog::Log::new();
     /// let mut stream = log.stream_async(0);

@@ -33,6 +33,22 @@ fn write_around_a_time(log: &blocking::JetStreamLog, before: u32, after: u32) ->
     t
 }
 
+/// In 50 ms, from another handle (as another process would): writes
+/// "late" to `stream`, then seals it if `seal`.
+fn write_late(server: &Server, stream: &'static str, seal: bool) -> thread::JoinHandle<()> {
+    let url = server.url();
+    thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        let log = blocking::JetStreamLog::builder(&url, stream)
+            .open_blocking()
+            .unwrap();
+        log.write("late").unwrap();
+        if seal {
+            log.seal().unwrap();
+        }
+    })
+}
+
 #[test]
 fn offset_at_time_is_the_first_record_stored_at_or_after_it() {
     let server = Server::start().unwrap();
@@ -84,17 +100,7 @@ fn stream_from_every_start_and_recv_to_the_end() {
     let future = SystemTime::now() + Duration::from_secs(3600);
     let mut waiting = log.stream_from(StartAt::Time(future)).unwrap();
     assert_eq!(waiting.next_offset(), 104);
-    let writer = thread::spawn({
-        let url = server.url();
-        move || {
-            thread::sleep(Duration::from_millis(50));
-            let log = blocking::JetStreamLog::builder(&url, "starts")
-                .open_blocking()
-                .unwrap();
-            log.write("late").unwrap();
-            log.seal().unwrap();
-        }
-    });
+    let writer = write_late(&server, "starts", true);
     assert_eq!(waiting.recv().unwrap().data, "late");
     writer.join().unwrap();
     // Sealed and drained: `Closed`, for ever, where the iterator says None.
@@ -121,16 +127,7 @@ fn a_replica_starts_from_a_time_and_its_streams_recv() {
     assert_eq!(replica.stream_from(StartAt::Latest).next_offset(), 105);
 
     // recv waits for the next record replicated.
-    let writer = thread::spawn({
-        let url = server.url();
-        move || {
-            thread::sleep(Duration::from_millis(50));
-            let log = blocking::JetStreamLog::builder(&url, "replicated")
-                .open_blocking()
-                .unwrap();
-            log.write("late").unwrap();
-        }
-    });
+    let writer = write_late(&server, "replicated", false);
     assert_eq!(local.recv().unwrap().offset, 104);
     assert_eq!(local.recv().unwrap().data, "late");
     writer.join().unwrap();

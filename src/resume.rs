@@ -66,7 +66,9 @@ pub enum StartAt {
     ///
     /// So:
     /// - **times non-decreasing in offset order** (one writer, or several
-    ///   writing under a lock): exactly the first record at or after the
+    ///   writing under a lock, and a wall clock that is not set back
+    ///   meanwhile; or a [`ManualClock`](crate::clock::ManualClock) that
+    ///   only advances): exactly the first record at or after the
     ///   time; every record the stream yields is at or after it, every
     ///   retained record before it is before it.
     /// - **concurrent writers** (each reads the clock just before it claims

@@ -166,44 +166,47 @@ fn with_concurrent_writers_both_clauses_hold() {
 
 #[test]
 fn a_purge_racing_the_search_never_panics_nor_starts_at_a_purged_time() {
-    // A writer purging as fast as it can (4 to 6 records retained), times
-    // rising one nanosecond per record, while searches run.
-    let log = log_with(0, 2, 2);
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (log, stop) = (log.clone(), stop.clone());
-        thread::spawn(move || {
-            let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                log.write_timed(UNIX_EPOCH + Duration::from_nanos(i), i)
-                    .unwrap();
-                i += 1;
+    // A writer purging as fast as it can, times rising one nanosecond per
+    // record, while searches run for a time near the oldest retained record
+    // (where the purge overtakes a search most often: in a probe, a few
+    // restarts per 20 000 searches; each restart is the path under test).
+    for (segment, history, back) in [(2, 2, 5), (16, 1, 30)] {
+        let log = log_with(0, segment, history);
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (log, stop) = (log.clone(), stop.clone());
+            thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    log.write_timed(UNIX_EPOCH + Duration::from_nanos(i), i)
+                        .unwrap();
+                    i += 1;
+                }
+            })
+        };
+        for k in 0..10_000u64 {
+            let before = log.stream_from(StartAt::Earliest).next_offset();
+            let next = log.next_offset();
+            let t = UNIX_EPOCH + Duration::from_nanos(next.saturating_sub(back - k % 3));
+            let o = start(&log, t);
+            assert!(o >= before, "{o} below the earliest {before} seen before");
+            assert!(o <= log.next_offset());
+            // The record before o, if still there, was before the time.
+            if let Ok(r) = log.read(o.wrapping_sub(1)) {
+                assert!(o == 0 || r.created < t);
             }
-        })
-    };
-    for k in 0..20_000u64 {
-        let before = log.stream_from(StartAt::Earliest).next_offset();
-        let next = log.next_offset();
-        // A time somewhere in what is (about) retained now.
-        let t = UNIX_EPOCH + Duration::from_nanos(next.saturating_sub(k % 6));
-        let o = start(&log, t);
-        assert!(o >= before, "{o} below the earliest {before} seen before");
-        assert!(o <= log.next_offset());
-        // The record before o, if still there, was before the time.
-        if let Ok(r) = log.read(o.wrapping_sub(1)) {
-            assert!(o == 0 || r.created < t);
         }
-    }
-    // And a stream from there, skipping what it loses, goes on.
-    let mut s = log.stream_from(StartAt::Time(UNIX_EPOCH)).on_lag(Lag::Skip);
-    for _ in 0..100 {
-        match s.recv() {
-            Ok(_) | Err(Error::Lagged { .. }) => {}
-            Err(e) => panic!("{e}"),
+        // And a stream from there, skipping what it loses, goes on.
+        let mut s = log.stream_from(StartAt::Time(UNIX_EPOCH)).on_lag(Lag::Skip);
+        for _ in 0..100 {
+            match s.recv() {
+                Ok(_) | Err(Error::Lagged { .. }) => {}
+                Err(e) => panic!("{e}"),
+            }
         }
+        stop.store(true, Ordering::Relaxed);
+        writer.join().unwrap();
     }
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
 }
 
 #[test]

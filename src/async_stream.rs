@@ -327,11 +327,16 @@ impl<T: Clone + Send + Sync + 'static> AsyncStream<T> {
     ///         writer.close();
     ///     });
     ///     let mut sum = 0;
-    ///     while stream.visit(4, |r| sum += *r.data).await.is_ok() {}
-    ///     assert_eq!(stream.ended(), Some(&Error::Closed));
-    ///     sum
-    /// });
+    ///     loop {
+    ///         match stream.visit(4, |r| sum += *r.data).await {
+    ///             Ok(_) => {}
+    ///             Err(Error::Closed) => return Ok(sum), // closed and drained
+    ///             Err(e) => return Err(e), // fell behind, or cancelled
+    ///         }
+    ///     }
+    /// })?;
     /// assert_eq!(sum, 55);
+    /// # Ok::<(), Error>(())
     /// ```
     pub async fn visit(
         &mut self,
@@ -371,8 +376,13 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
     /// `async`): a [`futures_core::Stream`] woken by the writes, with the
     /// semantics of [`stream`](Log::stream). See [`AsyncStream`].
     ///
+    /// `.next().await` comes from an extension trait that memlog does not
+    /// re-export: add `futures-util` (`StreamExt`, as here) or a crate like
+    /// it (`tokio-stream`, `futures`) to your dependencies.
+    /// [`AsyncStream::visit`] needs none.
+    ///
     /// ```
-    /// use futures_util::StreamExt;
+    /// use futures_util::StreamExt; // futures-util = "0.3"
     ///
     /// let log = memlog::Log::new();
     /// let mut stream = log.stream_async(0);

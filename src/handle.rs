@@ -380,7 +380,41 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
             StartAt::Earliest => self.earliest_offset(),
             StartAt::Latest => self.next_offset(),
             StartAt::Offset(o) => o,
+            StartAt::Time(t) => self.offset_at_time(t),
         }
+    }
+
+    /// [`StartAt::Time`]: a binary search over the retained, published
+    /// offsets `[earliest, end)` for the first whose record's `created` is
+    /// not before `t`, keeping `lo == earliest || created(lo - 1) < t` and
+    /// `hi == end || created(hi) >= t`. One epoch pin, `log2(retained)`
+    /// reads. A read that finds its offset purged (a purge overtook the
+    /// search) starts it again from the new bounds; after
+    /// `TIME_SEARCH_TRIES` such restarts, the earliest retained offset.
+    fn offset_at_time(&self, t: SystemTime) -> Offset {
+        const TIME_SEARCH_TRIES: usize = 8;
+        let start = self.inner.cfg.start;
+        for _ in 0..TIME_SEARCH_TRIES {
+            let pinned = self.pin();
+            let (first, hw) = self.inner.bounds();
+            let (mut lo, mut hi) = (start + first, start + hw);
+            let mut overtaken = false;
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                match pinned.get(mid) {
+                    Ok(r) if r.created < t => lo = mid + 1,
+                    Ok(_) => hi = mid,
+                    Err(_) => {
+                        overtaken = true;
+                        break;
+                    }
+                }
+            }
+            if !overtaken {
+                return lo;
+            }
+        }
+        self.earliest_offset()
     }
 
     /// The earliest retained offset: the purge point, or the start offset

@@ -153,8 +153,9 @@
 //! and starting over (Kafka's `auto.offset.reset`, tokio broadcast's
 //! `Lagged`):
 //! - [`Log::stream_from`] starts at [`StartAt::Earliest`] (the earliest
-//!   retained offset), [`StartAt::Latest`] (the next offset to be written)
-//!   or [`StartAt::Offset`];
+//!   retained offset), [`StartAt::Latest`] (the next offset to be written),
+//!   [`StartAt::Offset`] or [`StartAt::Time`] (the first record written at
+//!   or after a time, found by a binary search);
 //! - [`Stream::on_lag`]`(`[`Lag::Skip`]`)` makes a stream that fell behind
 //!   yield [`Error::Lagged`]` { skipped }` once and go on from the earliest
 //!   retained offset.

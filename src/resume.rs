@@ -15,9 +15,11 @@
 //! may not be readable yet.
 
 use crate::Offset;
+use std::time::SystemTime;
 
 /// Where a new stream starts: at an offset, or, as Kafka's
-/// `auto.offset.reset`, at the earliest or the latest retained offset. See
+/// `auto.offset.reset`, at the earliest or the latest retained offset, or at
+/// the first record written at or after a time. See
 /// [`Log::stream_from`](crate::Log::stream_from).
 ///
 /// The position is fixed when the stream is made; it does not follow the log
@@ -47,6 +49,67 @@ pub enum StartAt {
     Latest,
     /// This offset, as [`Log::stream`](crate::Log::stream) takes it.
     Offset(Offset),
+    /// The first retained record whose [`created`](crate::Record::created)
+    /// is at or after this time ("everything since 10:00", as Kafka's
+    /// `offsetsForTimes` and JetStream's `opt_start_time`). Found by a
+    /// binary search over the retained records (about `log2(retained)`
+    /// reads under one epoch pin), not a scan.
+    ///
+    /// It searches the offsets from the earliest retained one up to the
+    /// *end*, the offset below which every record is published
+    /// ([`Log::next_offset`](crate::Log::next_offset) unless a write is in
+    /// flight), and starts at an offset `o` in that range such that
+    /// 1. `o` is the earliest retained offset, or the record at `o - 1` was
+    ///    created before the time; and
+    /// 2. `o` is the end, or the record at `o` was created at or after the
+    ///    time.
+    ///
+    /// So:
+    /// - **times non-decreasing in offset order** (one writer, or several
+    ///   writing under a lock, and a wall clock that is not set back
+    ///   meanwhile; or a [`ManualClock`](crate::clock::ManualClock) that
+    ///   only advances): exactly the first record at or after the
+    ///   time; every record the stream yields is at or after it, every
+    ///   retained record before it is before it.
+    /// - **concurrent writers** (each reads the clock just before it claims
+    ///   its offset, so a later offset may carry an earlier time; or
+    ///   [`write_timed`](crate::Log::write_timed) with times of the
+    ///   caller's): only 1. and 2. hold. Around `o` the stream may yield
+    ///   records created before the time, and records created at or after
+    ///   it may lie before `o`. Records are out of order only as far as
+    ///   writers raced each other; a consumer that must see every record at
+    ///   or after the time starts a margin earlier and filters on `created`.
+    /// - **a time before the earliest retained record**: the earliest
+    ///   retained offset, as [`Earliest`](StartAt::Earliest).
+    /// - **a time after the last record**: the end: the stream waits for
+    ///   new records, as [`Latest`](StartAt::Latest).
+    /// - **a purge during the search** (writers overtook it): the search
+    ///   starts again from the new earliest offset; if purges overtake it 8
+    ///   times in a row, the earliest retained offset. It never returns an
+    ///   offset it found purged, but, as with `Earliest`, the offset may be
+    ///   purged before the stream reads it: combine with [`Lag::Skip`] or
+    ///   [`Lag::Hold`].
+    ///
+    /// ```
+    /// use memlog::clock::ManualClock;
+    /// use memlog::{Log, StartAt};
+    /// use std::time::{Duration, UNIX_EPOCH};
+    ///
+    /// let at = |s| UNIX_EPOCH + Duration::from_secs(s);
+    /// let clock = ManualClock::new(at(100));
+    /// let log = Log::builder().clock(clock.clone()).build()?;
+    /// for i in 0..10u32 {
+    ///     log.write(i)?; // written at 100, 101, …, 109 s
+    ///     clock.advance(Duration::from_secs(1));
+    /// }
+    /// let mut since = log.stream_from(StartAt::Time(at(105)));
+    /// assert_eq!(since.next_offset(), 5);
+    /// assert_eq!(since.next().unwrap()?.created, at(105));
+    /// assert_eq!(log.stream_from(StartAt::Time(at(0))).next_offset(), 0);
+    /// assert_eq!(log.stream_from(StartAt::Time(at(999))).next_offset(), 10);
+    /// # Ok::<(), memlog::Error>(())
+    /// ```
+    Time(SystemTime),
 }
 
 /// What a stream does when its next offset was purged before it read it (it

@@ -729,7 +729,9 @@ impl<T: Clone + Send + Sync + 'static, S: Sharder> ShardedLog<T, S> {
     }
 
     /// A stream of `key`'s shard from the earliest retained offset, the next
-    /// offset to be written, or a given offset; see [`Log::stream_from`].
+    /// offset to be written, a given offset, or the first record at or after
+    /// a time ([`StartAt::Time`], searched in that shard alone); see
+    /// [`Log::stream_from`].
     ///
     /// # Errors
     /// [`Error::UnknownKey`] if the sharder can not place the key.

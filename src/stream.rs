@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 /// [`Log::stream_from`].
 ///
 /// **It blocks the thread.** As an [`Iterator`], `next()` spins briefly, then
-/// parks the thread until a writer publishes the next offset. Inside async
+/// parks the thread until a writer publishes the next offset;
+/// [`recv`](Stream::recv) waits the same way and returns the ending as an
+/// error (`Err(Error::Closed)` where `next()` returns `None`). Inside async
 /// code use [`Log::stream_async`] (feature `async`), which suspends the task
 /// instead, or [`try_recv`](Stream::try_recv), which never waits.
 ///
@@ -320,6 +322,60 @@ impl<T: Clone + Send + Sync + 'static> Stream<T> {
     /// ```
     pub fn try_recv(&mut self) -> Result<Record<T>, Error> {
         self.blocking(How::Now)
+    }
+
+    /// The next record, waiting for it as long as it takes (blocking the
+    /// thread, as `next()` does): crossbeam-channel's `recv`, with the
+    /// endings as values instead of `None`.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] when the log is closed and the stream has yielded
+    /// every record written before the close; [`Error::Lagged`] (the stream
+    /// goes on), [`Error::OutOfRange`] or [`Error::Cancelled`] as for
+    /// `next()`. After the stream ended, every call returns the error that
+    /// ended it at once. It never returns `FutureOffset` or `Timeout`.
+    ///
+    /// ```
+    /// use memlog::Error;
+    ///
+    /// let log = memlog::Log::new();
+    /// let mut stream = log.stream(0);
+    /// let writer = log.clone();
+    /// std::thread::spawn(move || {
+    ///     writer.write_batch(["a", "b"]).unwrap();
+    ///     writer.close();
+    /// });
+    /// assert_eq!(stream.recv()?.data, "a"); // waits for the writer
+    /// assert_eq!(stream.recv()?.data, "b");
+    /// assert_eq!(stream.recv(), Err(Error::Closed));
+    /// assert_eq!(stream.recv(), Err(Error::Closed));
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
+    /// A consumer loop that tells a clean end from a failure:
+    /// ```
+    /// use memlog::{Error, Log};
+    ///
+    /// fn consume(log: &Log<u32>) -> Result<u64, Error> {
+    ///     let mut stream = log.stream(0);
+    ///     let mut sum = 0;
+    ///     loop {
+    ///         match stream.recv() {
+    ///             Ok(record) => sum += u64::from(record.data),
+    ///             Err(Error::Closed) => return Ok(sum), // closed and drained
+    ///             Err(e) => return Err(e), // fell behind, or cancelled
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let log = Log::new();
+    /// log.write_batch(1..=3)?;
+    /// log.close();
+    /// assert_eq!(consume(&log)?, 6);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn recv(&mut self) -> Result<Record<T>, Error> {
+        self.next_until(None)
     }
 
     /// The next record, waiting at most `d` for it (blocking the thread).

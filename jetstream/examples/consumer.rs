@@ -6,6 +6,7 @@
 //! ```
 //!
 //! Arguments: servers, stream, start offset (default: the earliest retained).
+//! It opens an existing stream: run a producer first, which creates it.
 //! If it falls behind retention it says so and resumes from the earliest
 //! retained offset; it never skips silently.
 
@@ -15,7 +16,13 @@ mod args;
 
 fn main() -> Result<(), Error> {
     let (servers, stream, from) = args::parse();
-    let log = JetStreamLog::builder(&servers, &stream).open_blocking()?;
+    let log = match JetStreamLog::builder(&servers, &stream).open_blocking() {
+        Err(e @ Error::StreamNotFound { .. }) => {
+            eprintln!("{e}: run a producer first, which creates the stream");
+            return Err(e);
+        }
+        log => log?,
+    };
     let mut from = match from {
         Some(n) => n.parse().expect("an offset"),
         None => log.range()?.map_or(log.start_offset(), |(first, _)| first),

@@ -9,11 +9,11 @@ use crate::replica::ReplicaBuilder;
 use crate::runtime::Runtime;
 use crate::{Builder, Canceller, Error, RecordStream, WriteStats};
 use bytes::Bytes;
-use memlog::{Offset, Record};
+use memlog::{Offset, Record, StartAt};
 use std::fmt;
 use std::future::poll_fn;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 impl Builder {
     /// [`create`](Builder::create) for code without an async runtime: the log
@@ -169,6 +169,27 @@ impl JetStreamLog {
         self.rt.block_on(self.log.next_offset())
     }
 
+    /// See [`crate::JetStreamLog::offset_at_time`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn offset_at_time(&self, t: SystemTime) -> Result<Offset, Error> {
+        self.rt.block_on(self.log.offset_at_time(t))
+    }
+
+    /// A blocking stream from where `at` says; see
+    /// [`crate::JetStreamLog::stream_from`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn stream_from(&self, at: StartAt) -> Result<Stream, Error> {
+        let inner = self.rt.block_on(self.log.stream_from(at))?;
+        Ok(Stream {
+            inner,
+            rt: self.rt.clone(),
+        })
+    }
+
     /// A blocking stream of the records from `start` on; see [`RecordStream`].
     pub fn stream(&self, start: Offset) -> Stream {
         Stream {
@@ -272,6 +293,17 @@ impl Stream {
     /// Whether the stream has ended (and the error that ended it).
     pub fn ended(&self) -> Option<&Error> {
         self.inner.ended()
+    }
+
+    /// The next record, waiting for it as long as it takes (see
+    /// [`RecordStream::recv`]).
+    ///
+    /// # Errors
+    /// As there: `Closed` once a sealed stream (or a closed handle's) is
+    /// drained, `Unavailable` while the servers can not be reached (the
+    /// stream goes on), and the error that ended it.
+    pub fn recv(&mut self) -> Result<Record<Bytes>, Error> {
+        self.rt.block_on(self.inner.recv())
     }
 
     /// See [`RecordStream::try_recv`].

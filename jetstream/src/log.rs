@@ -7,9 +7,10 @@ use crate::stream::RecordStream;
 use crate::Error;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use memlog::{Offset, Record};
+use memlog::{Offset, Record, StartAt};
 use std::fmt;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 /// A log whose records live in a NATS JetStream stream: memlog's operations
 /// and errors, shared by every process that opens the stream, durable (file
@@ -337,6 +338,44 @@ impl JetStreamLog {
     /// [`futures_core::Stream`]); see [`RecordStream`].
     pub fn stream(&self, start: Offset) -> RecordStream {
         RecordStream::new(self.shared.clone(), start)
+    }
+
+    /// The offset of the first retained record the server stored at or
+    /// after `t` (its `created`), or the next offset to be written if none
+    /// is: Kafka's `offsetsForTimes`, JetStream's `opt_start_time`. The
+    /// server finds it (a binary search over its stored times, for a
+    /// consumer that delivers `ByStartTime`): one consumer made and deleted,
+    /// no record read.
+    ///
+    /// The times are the server's, stamped by the stream's leader as it
+    /// stores each message, so they rise with offsets unless its clock
+    /// steps back (or the leader moves to a server whose clock is behind):
+    /// then, as for `memlog::StartAt::Time` with concurrent writers, records
+    /// just before the answer may be at or after `t`, and records at or
+    /// after it before. A time before the earliest retained record gives the
+    /// earliest retained offset.
+    ///
+    /// # Errors
+    /// As [`range`](JetStreamLog::range), and [`Error::Server`] if the
+    /// server refuses the consumer.
+    pub async fn offset_at_time(&self, t: SystemTime) -> Result<Offset, Error> {
+        let seq = self.shared.seq_at_time(t).await?;
+        Ok(self.shared.offset_of(seq))
+    }
+
+    /// A stream from where `at` says, as [`memlog::Log::stream_from`]:
+    /// the earliest retained offset, the next offset to be written, an
+    /// offset, or the first record stored at or after a time
+    /// ([`offset_at_time`](JetStreamLog::offset_at_time)). The position is
+    /// fixed here, with one request to the server (none for an offset); if
+    /// it is purged before the stream reads it, the stream yields
+    /// `OutOfRange`, as any stream that fell behind.
+    ///
+    /// # Errors
+    /// As [`offset_at_time`](JetStreamLog::offset_at_time).
+    pub async fn stream_from(&self, at: StartAt) -> Result<RecordStream, Error> {
+        let seq = self.shared.resolve(at).await?;
+        Ok(self.stream(self.shared.offset_of(seq)))
     }
 
     /// Closes this handle (and its clones), as `memlog::Log::close` closes

@@ -43,6 +43,7 @@ enum StartAt {
     First,
     Offset(Offset),
     Next,
+    Time(SystemTime),
 }
 
 /// Configures and starts a [`Replica`]; from [`JetStreamLog::replica`] or
@@ -86,6 +87,14 @@ impl ReplicaBuilder {
     /// `OutOfRange`).
     pub fn from_offset(mut self, offset: Offset) -> Self {
         self.start = StartAt::Offset(offset);
+        self
+    }
+
+    /// Start at the first record the server stored at or after `t` (see
+    /// [`JetStreamLog::offset_at_time`]): replicate what was written since
+    /// then.
+    pub fn from_time(mut self, t: SystemTime) -> Self {
+        self.start = StartAt::Time(t);
         self
     }
 
@@ -137,6 +146,7 @@ impl ReplicaBuilder {
             StartAt::First => state.first_sequence.max(1),
             StartAt::Offset(o) => js.seq_of(o)?,
             StartAt::Next => state.last_sequence + 1,
+            StartAt::Time(t) => js.seq_at_time(t).await?,
         };
         let settings = (self.segment_size, history);
         let log = local_log(js.offset_of(first), settings)?;
@@ -397,6 +407,18 @@ impl Replica {
         ReplicaStream::new(self.inner.shared.clone(), log, gen, start)
     }
 
+    /// A stream from where `at` says in the local log, as
+    /// [`memlog::Log::stream_from`] finds it there: the earliest offset the
+    /// replica retains, its next offset, an offset, or the first local
+    /// record created (by the server: the times are copied) at or after a
+    /// time, by memlog's binary search ([`memlog::StartAt::Time`] says what
+    /// it guarantees). No request to the server.
+    pub fn stream_from(&self, at: memlog::StartAt) -> ReplicaStream {
+        let (log, gen) = self.inner.shared.current();
+        let start = log.stream_from(at).next_offset();
+        ReplicaStream::new(self.inner.shared.clone(), log, gen, start)
+    }
+
     /// Waits until the replica holds `offset` (for reading your own write
     /// locally), at most `timeout`.
     ///
@@ -588,6 +610,21 @@ impl ReplicaStream {
                     thread::park_timeout(d - now);
                 }
             }
+        }
+    }
+
+    /// The next record, waiting for it as long as it takes (blocking the
+    /// thread), as `memlog::Stream::recv`: the endings are errors where the
+    /// iterator ends with `None`.
+    ///
+    /// # Errors
+    /// `Closed` once the replica stopped (or the stream was sealed) and the
+    /// stream is drained; `OutOfRange` or `Cancelled` as the items. After
+    /// the stream ended, every call returns the error that ended it.
+    pub fn recv(&mut self) -> Result<Record<Bytes>, memlog::Error> {
+        match self.block(None) {
+            Some(Some(r)) => r,
+            _ => Err(self.end.clone().unwrap_or(memlog::Error::Closed)),
         }
     }
 

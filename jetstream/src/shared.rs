@@ -235,6 +235,57 @@ impl Shared {
         retry(op, self.timeouts.op, || self.info_once()).await
     }
 
+    /// One attempt to find the first sequence stored at or after `t` (the
+    /// last sequence + 1 if none is), as the server finds it for a consumer
+    /// that delivers `ByStartTime` (a binary search over the stored times):
+    /// an ephemeral consumer is made, its starting point read from its
+    /// info (`delivered.stream_seq` is the sequence before it), and deleted.
+    async fn seq_at_time_once(&self, t: SystemTime) -> Result<u64, Failure> {
+        use jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+        let consumer = self
+            .stream
+            .create_consumer(pull::Config {
+                deliver_policy: DeliverPolicy::ByStartTime {
+                    start_time: t.into(),
+                },
+                ack_policy: AckPolicy::None,
+                memory_storage: true,
+                num_replicas: 1,
+                inactive_threshold: Duration::from_secs(30),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Failure::of(&self.name, &e))?;
+        let info = consumer.cached_info();
+        let seq = info.delivered.stream_sequence + 1;
+        let name = info.name.clone();
+        // If this fails, the server drops the consumer when it goes idle.
+        let _ =
+            tokio::time::timeout(self.timeouts.request, self.stream.delete_consumer(&name)).await;
+        Ok(seq)
+    }
+
+    /// [`seq_at_time_once`](Shared::seq_at_time_once), retried within the
+    /// operation timeout.
+    pub(crate) async fn seq_at_time(&self, t: SystemTime) -> Result<u64, Error> {
+        retry("offset_at_time", self.timeouts.op, || {
+            self.seq_at_time_once(t)
+        })
+        .await
+    }
+
+    /// The stream sequence `at` stands for now.
+    pub(crate) async fn resolve(&self, at: memlog::StartAt) -> Result<u64, Error> {
+        Ok(match at {
+            memlog::StartAt::Earliest => {
+                self.info("stream_from").await?.state.first_sequence.max(1)
+            }
+            memlog::StartAt::Latest => self.info("stream_from").await?.state.last_sequence + 1,
+            memlog::StartAt::Offset(o) => self.seq_of(o)?,
+            memlog::StartAt::Time(t) => self.seq_at_time(t).await?,
+        })
+    }
+
     fn record(&self, m: jetstream::message::StreamMessage) -> Record<Bytes> {
         Record {
             offset: self.offset_of(m.sequence),

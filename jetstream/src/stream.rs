@@ -242,6 +242,20 @@ impl RecordStream {
         }
     }
 
+    /// The next record, waiting for it as long as it takes, as
+    /// `memlog::Stream::recv`: the endings are errors where the
+    /// [`futures_core::Stream`] ends with `None`.
+    ///
+    /// # Errors
+    /// `Closed` once a sealed stream (or a closed handle's) is drained;
+    /// `Unavailable` when the servers were unreachable for the timeout (the
+    /// stream stays usable); `OutOfRange`, `Cancelled`, `Deleted` or a
+    /// final error as the stream's items. After the stream ended, every
+    /// call returns the error that ended it.
+    pub async fn recv(&mut self) -> Result<Record<Bytes>, Error> {
+        poll_fn(|cx| self.poll_step(cx)).await
+    }
+
     /// The next record, waiting at most `d` for it.
     ///
     /// # Errors

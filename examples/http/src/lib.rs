@@ -18,7 +18,9 @@
 //!   yet, `410` if it was purged.
 //! - `GET /stream?from=N`: the records from `N` on (default: the earliest
 //!   retained), one JSON object per line, as they arrive; `410` if `N` is
-//!   already purged. If the client falls behind retention while streaming,
+//!   already purged. A future `N` is not an error (where `/records/N` is
+//!   `404`): the response stays open and sends from `N` once it is written.
+//!   Any query parameter but `from` is `400`. If the client falls behind retention while streaming,
 //!   the last line is the `out_of_range` error. When the client goes away the
 //!   response body is dropped, and with it the async stream: no task is left.
 //!
@@ -295,8 +297,11 @@ async fn read_one(
     }
 }
 
-/// `?from=N`.
+/// `?from=N`. Any other parameter is a `400 bad_request`, so that a typo
+/// (`?form=5`) is an error instead of a silent replay from the earliest
+/// offset; so is `from` given twice.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StreamQuery {
     /// First offset to send; the earliest retained one if absent.
     pub from: Option<Offset>,

@@ -203,6 +203,27 @@ fn post_get_and_errors_with_their_statuses() {
         .contains("\"closed\""));
 }
 
+/// A future offset: `/records/N` is `404 future_offset`, while
+/// `/stream?from=N` answers `200` at once and sends from `N` when it is
+/// written.
+#[test]
+fn a_stream_from_a_future_offset_waits_for_it() {
+    let srv = Server::start(app::new_log());
+    let agent = agent();
+    let (status, v) = get_json(&agent, &srv.url("/records/3"));
+    assert_eq!((status, v["error"].as_str()), (404, Some("future_offset")));
+    let mut lines = open_stream(&agent, &srv.url("/stream?from=3")).lines();
+    for i in 0..5 {
+        assert_eq!(post(&agent, &srv.url("/records"), &format!("r{i}")), i);
+    }
+    let first: Record<String> = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!((first.offset, first.data.as_str()), (3, "r3"));
+    let second: Record<String> = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(second.offset, 4);
+    srv.log().close();
+    assert!(lines.next().is_none(), "the body ends cleanly on close");
+}
+
 /// Three streaming clients follow the log from 0 over HTTP while two threads
 /// append through `POST /records` and one appends directly to the log; each
 /// client must see offsets 0..10 000 in order, each with the payload that was
@@ -467,6 +488,11 @@ fn every_error_is_json_with_its_status() {
         "/stream?from=abc",
         "/stream?from=",
         "/stream?from=99999999999999999999999",
+        // Unknown parameters (a typo must not replay from the earliest
+        // offset), and `from` twice.
+        "/stream?form=5",
+        "/stream?from=0&limit=10",
+        "/stream?from=0&from=1",
     ] {
         assert_eq!(call("GET", path), expect(400, "bad_request"), "{path}");
     }

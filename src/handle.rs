@@ -316,7 +316,7 @@ impl<T: Clone + Send + Sync + 'static> Log<T> {
         if rel >= mark {
             return Err(Error::FutureOffset);
         }
-        self.inner.ring.read(rel, mark)
+        self.inner.ring.read(rel)
     }
 
     /// Appends up to `max` consecutive records, starting at `start`, to `out`

@@ -46,6 +46,10 @@ impl<T: Send + Sync + 'static> Inner<T> {
         // writer admits before it claims), and before the holds are asked,
         // so that a write refused for it announces no purge (hold.rs).
         if self.seq.is_closed() {
+            // Once the end is fixed (as `pull_batch` does): until then an
+            // exclusive log's `close` may still take a claim it sees, and a
+            // write after this refusal must not land.
+            self.seq.wait_end();
             return Err(Error::Closed);
         }
         let Some(k) = self.ring.held(last) else {

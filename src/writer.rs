@@ -4,6 +4,7 @@
 //! mode/exclusive.rs; this is the handle, which keeps the segment it fills.
 
 use crate::clock::TickingClock;
+use crate::log::Inner;
 use crate::slot::{Entry, Slot};
 use crate::write::OnHold;
 use crate::{Error, Log, Offset};
@@ -163,22 +164,22 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
         } else {
             data
         };
-        let rel = {
-            let seq = &self.log.inner.seq;
-            seq.exclusive().claim(&seq.cursors, 1)?
-        };
-        if rel >= self.hi {
-            self.enter_segment(rel)?;
-        }
-        let inner = &*self.log.inner;
+        let Writer {
+            log, slots, lo, hi, ..
+        } = self;
+        let inner = &*log.inner;
         let (mode, c) = (inner.seq.exclusive(), &inner.seq.cursors);
+        let rel = mode.claim(c, 1)?;
+        if rel >= *hi {
+            (*slots, *lo, *hi) = Self::enter_segment(inner, rel)?;
+        }
         // SAFETY: this writer claimed `rel`, the only writer of its slot;
         // `slots` are those of the segment holding `lo..hi`, which contains
         // `rel` (checked above; offsets only grow), and stays installed
         // until this writer installs a later segment (segment.rs: only this
         // writer installs); `rel - lo < segment_size`, the number of slots.
         unsafe {
-            (*self.slots.add((rel - self.lo) as usize)).publish(rel, Entry { created, data });
+            (*slots.add((rel - *lo) as usize)).publish(rel, Entry { created, data });
         }
         mode.publish_to(c, rel + 1);
         inner.waiters.notify_if_any();
@@ -210,18 +211,12 @@ impl<T: Clone + Send + Sync + 'static> Writer<T> {
     /// holds kept the install waiting and the log closed meanwhile, takes
     /// the claim back and answers `Closed` (hold.rs).
     #[cold]
-    fn enter_segment(&mut self, rel: u64) -> Result<(), Error> {
-        let inner = &*self.log.inner;
-        match inner.ring.write_segment(rel, inner.seq.mark_word()) {
-            Ok(seg) => {
-                (self.slots, self.lo, self.hi) = seg;
-                Ok(())
-            }
-            Err(e) => {
-                inner.seq.exclusive().unclaim(&inner.seq.cursors, rel);
-                Err(e)
-            }
+    fn enter_segment(inner: &Inner<T>, rel: u64) -> Result<(*const Slot<T>, u64, u64), Error> {
+        let seg = inner.ring.write_segment(rel, inner.seq.mark_word());
+        if seg.is_err() {
+            inner.seq.exclusive().unclaim(&inner.seq.cursors, rel);
         }
+        seg
     }
 
     /// Appends a batch at consecutive offsets with one claim; as

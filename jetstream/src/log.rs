@@ -125,7 +125,7 @@ impl JetStreamLog {
     pub async fn write_with_id(&self, id: &str, data: impl Into<Bytes>) -> Result<Offset, Error> {
         let data = data.into();
         self.shared.check_size(data.len())?;
-        self.shared.check_open()?;
+        let _writing = self.shared.begin_write()?;
         self.shared.publish(id, data).await
     }
 
@@ -206,7 +206,7 @@ impl JetStreamLog {
             self.shared.check_size(data.len())?;
             records.push(data);
         }
-        self.shared.check_open()?;
+        let _writing = self.shared.begin_write()?;
         if self.shared.atomic {
             self.shared.write_atomic(batch_id, records).await
         } else {
@@ -398,6 +398,10 @@ impl JetStreamLog {
             return Ok(());
         }
         shared.mark_closed();
+        // Writes already past their check may still be acknowledged: the
+        // end is fixed once they have answered (each is bounded by the
+        // operation timeout), so that every `Ok` write lies below it.
+        shared.writes_done(shared.timeouts.op * 2).await;
         match shared.info("close").await {
             Ok(info) => {
                 shared.close_at(info.state.last_sequence);

@@ -104,7 +104,22 @@ pub(crate) struct Shared {
     /// The highest sequence a write of this handle was acknowledged at: a
     /// closed handle's streams deliver at least up to it.
     max_acked: AtomicU64,
+    /// This handle's writes between their check that it is open and their
+    /// answer: `close` waits for them before it fixes where this handle's
+    /// streams (and a replica made from it) end, so that a write answered
+    /// `Ok` is below that end.
+    in_flight: AtomicU64,
     pub(crate) rt: tokio::runtime::Handle,
+}
+
+/// A write of this handle in flight (`Shared::begin_write`).
+pub(crate) struct InFlight<'a>(&'a Shared);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        // Release: `close` that sees the count fall sees the write's ack.
+        self.0.in_flight.fetch_sub(1, Ordering::Release);
+    }
 }
 
 /// Counters of what this handle's writes did, for monitoring and tests.
@@ -148,6 +163,7 @@ impl Shared {
             next_id: AtomicU64::new(0),
             stats: Stats::default(),
             max_acked: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
             rt: tokio::runtime::Handle::current(),
         }
     }
@@ -208,6 +224,29 @@ impl Shared {
 
     pub(crate) fn max_acked(&self) -> u64 {
         self.max_acked.load(Ordering::Acquire)
+    }
+
+    /// A write begins: `Err(Closed)` if this handle is closed, else a guard
+    /// that `close` waits for. Counted before the check (SeqCst, as
+    /// `close`'s load of the count after marking the handle closed): either
+    /// `close` sees this write, or this write sees the handle closed.
+    pub(crate) fn begin_write(&self) -> Result<InFlight<'_>, Error> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let guard = InFlight(self);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        self.check_open()?;
+        Ok(guard)
+    }
+
+    /// After `mark_closed`: waits (at most `limit`) until no write of this
+    /// handle is between its check and its answer.
+    pub(crate) async fn writes_done(&self, limit: Duration) {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.in_flight.load(Ordering::Acquire) != 0 && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
 
     pub(crate) fn check_open(&self) -> Result<(), Error> {

@@ -216,17 +216,25 @@ impl Model {
         s.pos = to;
         Ok(Error::Lagged { skipped })
     }
-    /// `try_recv`: a record as `(offset, value)`.
-    fn step(&self, s: &mut MStream) -> Result<Result<(u64, u64), Error>, String> {
+    /// The error a read of `s` answers before looking at the log: the one
+    /// that ended it, a cancel, or a hold that failed.
+    fn ending(s: &mut MStream) -> Option<Error> {
         if let Some(e) = &s.end {
-            return Ok(Err(e.clone()));
+            return Some(e.clone());
         }
         if s.cancelled {
-            return Ok(Err(Self::end(s, Error::Cancelled)));
+            return Some(Self::end(s, Error::Cancelled));
         }
         if s.hold_failed {
             s.hold_failed = false;
-            return Ok(Err(Self::end(s, Error::OutOfRange)));
+            return Some(Self::end(s, Error::OutOfRange));
+        }
+        None
+    }
+    /// `try_recv`: a record as `(offset, value)`.
+    fn step(&self, s: &mut MStream) -> Result<Result<(u64, u64), Error>, String> {
+        if let Some(e) = Self::ending(s) {
+            return Ok(Err(e));
         }
         if s.ahead.is_empty() {
             match self.fetch(s.pos) {
@@ -245,15 +253,8 @@ impl Model {
         if max == 0 {
             return Ok(Ok(Vec::new()));
         }
-        if let Some(e) = &s.end {
-            return Ok(Err(e.clone()));
-        }
-        if s.cancelled {
-            return Ok(Err(Self::end(s, Error::Cancelled)));
-        }
-        if s.hold_failed {
-            s.hold_failed = false;
-            return Ok(Err(Self::end(s, Error::OutOfRange)));
+        if let Some(e) = Self::ending(s) {
+            return Ok(Err(e));
         }
         let mut out = Vec::new();
         while out.len() < max {

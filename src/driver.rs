@@ -155,12 +155,6 @@ impl<T: Clone + Send + Sync + 'static> Reader<T> {
         }
     }
 
-    fn release_hold(&mut self) {
-        if let Some((id, _)) = self.hold.take() {
-            self.log.inner.ring.holds.release(id);
-        }
-    }
-
     /// Runs `op` until it returns something other than `FutureOffset`,
     /// waiting between tries as `how` says. `Pending` only for
     /// `How::Task`, with the task's waker registered.
@@ -390,6 +384,14 @@ impl<T> Reader<T> {
             self.log.inner.waiters.deregister(id);
         }
     }
+
+    /// Ends the stream's hold, if it has one (it ended, stopped holding,
+    /// or is dropped).
+    fn release_hold(&mut self) {
+        if let Some((id, _)) = self.hold.take() {
+            self.log.inner.ring.holds.release(id);
+        }
+    }
 }
 
 impl<T> Drop for Reader<T> {
@@ -397,8 +399,6 @@ impl<T> Drop for Reader<T> {
     /// body) leaves nothing with the log, and holds nothing.
     fn drop(&mut self) {
         self.leave();
-        if let Some((id, _)) = self.hold.take() {
-            self.log.inner.ring.holds.release(id);
-        }
+        self.release_hold();
     }
 }

@@ -123,14 +123,19 @@ impl Holds {
     }
 
     /// Recomputes the gate; returns the writers to wake if it rose.
-    fn regate(&self, s: &mut State) -> Vec<Waiter> {
-        let gate = s
-            .holders
+    /// The first segment the live holds forbid (`u64::MAX`: none), counting
+    /// only confirmed ones if `confirmed`.
+    fn first_forbidden(&self, s: &State, confirmed: bool) -> u64 {
+        s.holders
             .iter()
-            .filter(|h| !h.cancel.load(Ordering::Acquire))
+            .filter(|h| (h.confirmed || !confirmed) && !h.cancel.load(Ordering::Acquire))
             .map(|h| h.seg.saturating_add(self.span))
             .min()
-            .unwrap_or(u64::MAX);
+            .unwrap_or(u64::MAX)
+    }
+
+    fn regate(&self, s: &mut State) -> Vec<Waiter> {
+        let gate = self.first_forbidden(s, false);
         // Relaxed: only lock holders write it.
         let old = self.gate.load(Ordering::Relaxed);
         // Release: a writer that sees the raised gate sees what the holder
@@ -304,13 +309,7 @@ impl Holds {
             let gate = match s.frozen {
                 Some(g) => g,
                 None => {
-                    let g = s
-                        .holders
-                        .iter()
-                        .filter(|h| h.confirmed && !h.cancel.load(Ordering::Acquire))
-                        .map(|h| h.seg.saturating_add(self.span))
-                        .min()
-                        .unwrap_or(u64::MAX);
+                    let g = self.first_forbidden(&s, true);
                     s.frozen = Some(g);
                     // Release: pairs with `closed_from`'s Acquire.
                     self.frozen.store(g, Ordering::Release);

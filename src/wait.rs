@@ -22,8 +22,8 @@
 //! This is the Dekker-style handshake without a `SeqCst` fence on the writer's
 //! path: both sides meet on the one cache line the writer already owns.
 //! A log with an exclusive writer moves its mark by plain stores, so there
-//! the two sides meet through an asymmetric fence instead (writer.rs,
-//! fence.rs): the reader runs the heavy half after registering.
+//! the two sides meet through an asymmetric fence instead (mode/exclusive.rs,
+//! mode/exclusive/fence.rs): the reader runs the heavy half after registering.
 //! Events that are not moves of the mark (close, cancel) take the lock and
 //! wake everyone unconditionally; the lock orders them against registration.
 

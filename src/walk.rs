@@ -6,11 +6,11 @@
 //! own stamps say they are published. It ends at the first record that is
 //! not ready, at a segment purged meanwhile, or where the sink says stop.
 //! It pins once per segment, so a long walk holds back the reclamation of
-//! one segment at a time, not of all it crosses. Every read is one of its
-//! sinks: [`Log::read`](crate::Log::read) (one record), `read_batch`, a
-//! stream's read-ahead (`read_run`) and visits (`visit_run`), and the
-//! writers' scan for the end of the published run (`published_end`).
-//! [`Pinned`](crate::Pinned) reads under a pin of its own, through the same
+//! one segment at a time, not of all it crosses. Every run of reads is one
+//! of its sinks: `read_batch`, a stream's read-ahead and visits
+//! (`Reader::next_run`, driver.rs), and the writers' scan for the end of the
+//! published run (`published_end`). A single [`Log::read`](crate::Log::read)
+//! and [`Pinned`](crate::Pinned) read under a pin of their own, through the same
 //! segment lookup (`Ring::lookup`).
 //!
 //! # What a walk's pin holds back
